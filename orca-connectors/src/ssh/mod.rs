@@ -1,0 +1,1 @@
+//! SSH connector (russh).

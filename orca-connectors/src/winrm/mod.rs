@@ -1,0 +1,1 @@
+//! WinRM connector.

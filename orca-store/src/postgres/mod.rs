@@ -1,0 +1,1 @@
+//! PostgreSQL store and event bus.
