@@ -30,7 +30,9 @@ pub struct ManualClock {
 impl ManualClock {
     /// A manual clock starting at `start`.
     pub fn new(start: Timestamp) -> Self {
-        ManualClock { now: Mutex::new(crate::model::micros(start)) }
+        ManualClock {
+            now: Mutex::new(crate::model::micros(start)),
+        }
     }
     /// A manual clock starting at the current wall time.
     pub fn starting_now() -> Self {

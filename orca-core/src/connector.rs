@@ -116,7 +116,12 @@ pub struct RunOutcome {
 impl RunOutcome {
     /// A normal exit with `code`.
     pub fn exited(code: i32) -> Self {
-        RunOutcome { end: RunEnd::Exited, exit_code: Some(code), signal: None, kill_confirmed: None }
+        RunOutcome {
+            end: RunEnd::Exited,
+            exit_code: Some(code),
+            signal: None,
+            kill_confirmed: None,
+        }
     }
 }
 

@@ -120,7 +120,12 @@ impl Error {
             ErrorKind::Storage => Retry::Safe,
             _ => Retry::Never,
         };
-        Error { kind, message: message.into(), retry, context: ErrorContext::default() }
+        Error {
+            kind,
+            message: message.into(),
+            retry,
+            context: ErrorContext::default(),
+        }
     }
 
     /// Shorthand for [`ErrorKind::NotFound`].

@@ -17,6 +17,7 @@ pub mod connector;
 pub mod error;
 pub mod executor;
 pub mod ids;
+pub mod memory;
 pub mod model;
 pub mod store;
 #[cfg(feature = "testkit")]
@@ -31,8 +32,8 @@ pub use connector::{
 pub use error::{Error, ErrorContext, ErrorKind, Result, Retry};
 pub use executor::{Executor, ShutdownReport};
 pub use store::{
-    CancelReport, CancelTarget, Claim, ClaimRequest, DynStore, HeartbeatReport, RevokeTokens, Store,
-    StoreCapabilities, TokenKind, TokenRecord,
+    CancelReport, CancelTarget, Claim, ClaimRequest, DynStore, Finished, HeartbeatReport,
+    OutputBatch, RevokeTokens, Store, StoreCapabilities, StoreExt, TokenKind, TokenRecord,
 };
 
 /// Re-exported so backends and frontends use the same versions.

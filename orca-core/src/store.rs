@@ -8,8 +8,8 @@ use async_trait::async_trait;
 use crate::Result;
 use crate::ids::{ExecutionId, JobId, SystemId, UserId};
 use crate::model::{
-    AuditFilter, AuditRecord, Execution, Finish, Grant, Health, HostKey, Job, JobFilter, Lease,
-    OutputChunk, Page, SealedSecret, StatusCounts, System, SystemFilter, Timestamp, User,
+    AuditFilter, AuditRecord, Execution, Finish, Grant, Health, HostKey, Job, JobFilter, JobStatus,
+    Lease, OutputChunk, Page, SealedSecret, StatusCounts, System, SystemFilter, Timestamp, User,
 };
 
 /// What a store can do.
@@ -45,6 +45,24 @@ pub struct Claim {
     pub system: System,
     /// The `seq` its next output chunk must have (output continues across attempts).
     pub next_seq: u64,
+}
+
+/// Output chunks of one execution, written under its lease.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutputBatch {
+    /// The worker's lease.
+    pub lease: Lease,
+    /// Chunks with consecutive `seq`s.
+    pub chunks: Vec<OutputChunk>,
+}
+
+/// An execution as stored after `finish`, and its job's status.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Finished {
+    /// The execution.
+    pub execution: Execution,
+    /// The job's status afterwards.
+    pub job_status: JobStatus,
 }
 
 /// What a heartbeat found.
@@ -179,8 +197,11 @@ pub trait Store: Debug + Send + Sync + 'static {
     async fn list_host_keys(&self, system: SystemId) -> Result<Vec<HostKey>>;
     /// Pin `key` if the system has no key pinned yet. Returns the keys pinned afterwards
     /// (exactly one winner when callers race). The audit record is written only if it pinned.
-    async fn pin_host_key_if_none(&self, key: &HostKey, audit: &AuditRecord)
-    -> Result<Vec<HostKey>>;
+    async fn pin_host_key_if_none(
+        &self,
+        key: &HostKey,
+        audit: &AuditRecord,
+    ) -> Result<Vec<HostKey>>;
     /// Replace all pinned keys of a system with `keys`.
     async fn replace_host_keys(
         &self,
@@ -191,8 +212,12 @@ pub trait Store: Debug + Send + Sync + 'static {
 
     // ----- jobs and executions -----
     /// Insert a job and all its executions.
-    async fn create_job(&self, job: &Job, executions: &[Execution], audit: &AuditRecord)
-    -> Result<()>;
+    async fn create_job(
+        &self,
+        job: &Job,
+        executions: &[Execution],
+        audit: &AuditRecord,
+    ) -> Result<()>;
     /// A job by id.
     async fn get_job(&self, id: JobId) -> Result<Job>;
     /// Jobs matching `filter`, newest first.
@@ -212,10 +237,14 @@ pub trait Store: Debug + Send + Sync + 'static {
     async fn claim(&self, request: &ClaimRequest) -> Result<Vec<Claim>>;
     /// Renew leases by `extend` from now. Reports lost leases and requested cancels.
     async fn heartbeat(&self, leases: &[Lease], extend: Duration) -> Result<HeartbeatReport>;
-    /// Append output chunks (their `seq`s continue the execution's output without gaps).
-    async fn append_output(&self, lease: &Lease, chunks: &[OutputChunk]) -> Result<()>;
-    /// End the execution (or re-queue it with `Finish::retry`). Returns it as stored.
-    async fn finish(&self, lease: &Lease, finish: &Finish) -> Result<Execution>;
+    /// Append output chunks of several executions in one go (their `seq`s continue each
+    /// execution's output without gaps). The outer error is an infrastructure failure; each
+    /// item has its own result (`LeaseLost`, `Conflict` for a seq gap...), and a failed item
+    /// writes nothing.
+    async fn append_output(&self, batches: &[OutputBatch]) -> Result<Vec<Result<()>>>;
+    /// End executions (or re-queue them with `Finish::retry`), in one go. Each item has its own
+    /// result: the execution as stored and its job's status afterwards.
+    async fn finish(&self, items: &[(Lease, Finish)]) -> Result<Vec<Result<Finished>>>;
     /// Turn up to `limit` expired leases into `lost` (or re-queue); returns them as stored.
     async fn rescue_expired(&self, limit: u32) -> Result<Vec<Execution>>;
     /// Up to `limit` chunks of an execution with `seq >= from`, in order.
@@ -242,8 +271,7 @@ pub trait Store: Debug + Send + Sync + 'static {
     /// A user's grants.
     async fn list_grants(&self, user: UserId) -> Result<Vec<Grant>>;
     /// Replace a user's grants.
-    async fn set_grants(&self, user: UserId, grants: &[Grant], audit: &AuditRecord)
-    -> Result<()>;
+    async fn set_grants(&self, user: UserId, grants: &[Grant], audit: &AuditRecord) -> Result<()>;
     /// Store a token.
     async fn create_token(&self, token: &TokenRecord, audit: Option<&AuditRecord>) -> Result<()>;
     /// A token by its hash.
@@ -261,3 +289,27 @@ pub trait Store: Debug + Send + Sync + 'static {
 
 /// A shared store.
 pub type DynStore = dyn Store;
+
+/// Conveniences over [`Store`] for single items.
+#[async_trait]
+pub trait StoreExt: Store {
+    /// Finish one execution; its own error becomes the error.
+    async fn finish_one(&self, lease: &Lease, finish: &Finish) -> Result<Finished> {
+        let mut v = self.finish(&[(lease.clone(), finish.clone())]).await?;
+        v.pop()
+            .unwrap_or_else(|| Err(crate::Error::unexpected("store returned no result")))
+    }
+    /// Append output of one execution; its own error becomes the error.
+    async fn append_output_one(&self, lease: &Lease, chunks: Vec<OutputChunk>) -> Result<()> {
+        let mut v = self
+            .append_output(&[OutputBatch {
+                lease: lease.clone(),
+                chunks,
+            }])
+            .await?;
+        v.pop()
+            .unwrap_or_else(|| Err(crate::Error::unexpected("store returned no result")))
+    }
+}
+
+impl<S: Store + ?Sized> StoreExt for S {}

@@ -28,7 +28,9 @@ impl AuditOutcome {
             "success" => Ok(Self::Success),
             "denied" => Ok(Self::Denied),
             "failure" => Ok(Self::Failure),
-            o => Err(crate::Error::invalid(format!("unknown audit outcome '{o}'"))),
+            o => Err(crate::Error::invalid(format!(
+                "unknown audit outcome '{o}'"
+            ))),
         }
     }
 }
@@ -110,8 +112,14 @@ impl AuditFilter {
     /// Whether `r` passes the filter (for stores that filter in memory).
     pub fn matches(&self, r: &AuditRecord) -> bool {
         self.actor.as_ref().is_none_or(|a| &r.actor == a)
-            && self.resource_type.as_ref().is_none_or(|a| &r.resource_type == a)
-            && self.resource_id.as_ref().is_none_or(|a| r.resource_id.as_ref() == Some(a))
+            && self
+                .resource_type
+                .as_ref()
+                .is_none_or(|a| &r.resource_type == a)
+            && self
+                .resource_id
+                .as_ref()
+                .is_none_or(|a| r.resource_id.as_ref() == Some(a))
             && self.action.as_ref().is_none_or(|a| &r.action == a)
             && self.since.is_none_or(|t| r.at >= t)
             && self.until.is_none_or(|t| r.at < t)

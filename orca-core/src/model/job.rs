@@ -179,7 +179,10 @@ impl JobStatus {
     }
     /// Whether the job has ended.
     pub fn is_terminal(self) -> bool {
-        matches!(self, JobStatus::Completed | JobStatus::Failed | JobStatus::Cancelled)
+        matches!(
+            self,
+            JobStatus::Completed | JobStatus::Failed | JobStatus::Cancelled
+        )
     }
     /// Stable text form.
     pub fn as_str(self) -> &'static str {

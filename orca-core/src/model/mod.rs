@@ -47,7 +47,10 @@ impl Page {
 
 impl Default for Page {
     fn default() -> Self {
-        Page { offset: 0, limit: 100 }
+        Page {
+            offset: 0,
+            limit: 100,
+        }
     }
 }
 

@@ -75,7 +75,9 @@ impl HealthStatus {
             "unknown" => Ok(Self::Unknown),
             "healthy" => Ok(Self::Healthy),
             "unhealthy" => Ok(Self::Unhealthy),
-            o => Err(crate::Error::invalid(format!("unknown health status '{o}'"))),
+            o => Err(crate::Error::invalid(format!(
+                "unknown health status '{o}'"
+            ))),
         }
     }
 }
@@ -95,7 +97,12 @@ pub struct Health {
 
 impl Default for Health {
     fn default() -> Self {
-        Health { status: HealthStatus::Unknown, checked_at: None, latency_ms: None, reason: None }
+        Health {
+            status: HealthStatus::Unknown,
+            checked_at: None,
+            latency_ms: None,
+            reason: None,
+        }
     }
 }
 
@@ -315,6 +322,9 @@ impl SystemFilter {
             && self.system_type.is_none_or(|t| s.system_type == t)
             && self.health.is_none_or(|h| s.health.status == h)
             && self.active.is_none_or(|a| s.active == a)
-            && self.name_contains.as_ref().is_none_or(|n| s.name.contains(n.as_str()))
+            && self
+                .name_contains
+                .as_ref()
+                .is_none_or(|n| s.name.contains(n.as_str()))
     }
 }

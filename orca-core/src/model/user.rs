@@ -2,7 +2,9 @@ use super::Timestamp;
 use crate::ids::{SystemId, UserId};
 
 /// A user's role.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// Reads what its grants let it see.
@@ -105,7 +107,12 @@ pub struct Principal {
 impl Principal {
     /// An internal actor with admin rights (the engine, the CLI's admin verbs, embedding code).
     pub fn system(name: &str) -> Self {
-        Principal { user_id: None, name: name.to_string(), role: Role::Admin, scopes: vec![Scope::All] }
+        Principal {
+            user_id: None,
+            name: name.to_string(),
+            role: Role::Admin,
+            scopes: vec![Scope::All],
+        }
     }
     /// A principal for a user with its grants.
     pub fn user(user: &User, grants: &[Grant]) -> Self {

@@ -1,0 +1,1 @@
+//! An in-memory Store for tests, examples and engine benchmarks (not durable).
