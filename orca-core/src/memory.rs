@@ -1,1 +1,0 @@
-//! An in-memory Store for tests, examples and engine benchmarks (not durable).
