@@ -1,0 +1,242 @@
+//! [`LocalConnector`]: the [`Connector`] implementation for `local` systems.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Instant;
+
+use orca_core::model::{HealthStatus, Shell, SystemType};
+use orca_core::{
+    CancellationToken, CommandSpec, Connector, ConnectorCapabilities, Error, ErrorKind, OutputSink,
+    ProbeReport, Result, RunEnd, RunOutcome, Target, async_trait,
+};
+
+use super::config::{FALLBACK_PATH, LocalConfig};
+use super::error::{LocalError, check_cwd};
+use super::process::drive;
+
+/// The system options the local connector understands.
+pub const OPTIONS: &[&str] = &["cwd"];
+
+/// Runs commands on this host, each in its own process group.
+///
+/// See the [module documentation](super) for what a command sees and how it is stopped.
+#[derive(Debug, Clone, Default)]
+pub struct LocalConnector {
+    config: LocalConfig,
+}
+
+impl LocalConnector {
+    /// A connector with `config`, checked.
+    pub fn new(config: LocalConfig) -> Result<Self> {
+        config.validate()?;
+        Ok(LocalConnector { config })
+    }
+
+    /// Its settings.
+    pub fn config(&self) -> &LocalConfig {
+        &self.config
+    }
+
+    /// The shell program for `shell`, or `Unsupported`.
+    fn shell_path(&self, shell: Shell) -> Result<&PathBuf> {
+        match shell {
+            Shell::Default | Shell::Sh => Ok(&self.config.sh_path),
+            Shell::Bash => Ok(&self.config.bash_path),
+            Shell::Cmd | Shell::Powershell => Err(Error::new(
+                ErrorKind::Unsupported,
+                format!(
+                    "the local connector runs POSIX shells only (sh, bash), not {}; \
+                     run this job on a Windows system",
+                    shell.as_str()
+                ),
+            )),
+        }
+    }
+
+    /// Check the target and build the command, without starting it.
+    async fn prepare(
+        &self,
+        target: &Target,
+        spec: &CommandSpec,
+    ) -> Result<tokio::process::Command> {
+        let system = &target.system;
+        if system.system_type != SystemType::Local {
+            return Err(Error::new(
+                ErrorKind::Unsupported,
+                format!(
+                    "system '{}' is of type {}; the local connector runs only local systems",
+                    system.name,
+                    system.system_type.as_str()
+                ),
+            ));
+        }
+        if let Some(unknown) = system
+            .options
+            .keys()
+            .find(|k| !OPTIONS.contains(&k.as_str()))
+        {
+            return Err(Error::invalid(format!(
+                "local system '{}' has an unknown option '{unknown}'; supported: {}",
+                system.name,
+                OPTIONS.join(", ")
+            )));
+        }
+        let shell = self.shell_path(spec.shell)?;
+        if spec.command.contains('\0') {
+            return Err(Error::invalid("the command contains a NUL byte"));
+        }
+        for (k, v) in &spec.env {
+            if k.is_empty() || k.contains(['=', '\0']) || v.contains('\0') {
+                return Err(Error::invalid(format!(
+                    "environment variable {k:?} is not valid: names must be non-empty without \
+                     '=' or NUL, values without NUL"
+                )));
+            }
+        }
+        let cwd = system.options.get("cwd");
+        if let Some(cwd) = cwd {
+            check_cwd(&system.name, cwd).await?;
+        }
+
+        let mut cmd = tokio::process::Command::new(shell);
+        cmd.arg("-c")
+            .arg(&spec.command)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .kill_on_drop(true)
+            .env_clear();
+        for name in &self.config.env_passthrough {
+            if let Some(value) = std::env::var_os(name) {
+                cmd.env(name, value);
+            }
+        }
+        if std::env::var_os("PATH").is_none()
+            || !self.config.env_passthrough.iter().any(|n| n == "PATH")
+        {
+            cmd.env("PATH", FALLBACK_PATH);
+        }
+        cmd.envs(&spec.env);
+        if let Some(id) = target.execution_id {
+            cmd.env("ORCA_EXECUTION_ID", id.to_string());
+        }
+        if let Some(cwd) = cwd {
+            cmd.current_dir(cwd);
+        }
+        Ok(cmd)
+    }
+
+    async fn run_inner(
+        &self,
+        target: &Target,
+        spec: &CommandSpec,
+        sink: OutputSink,
+        cancel: CancellationToken,
+    ) -> Result<RunOutcome> {
+        let mut cmd = self.prepare(target, spec).await?;
+        if cancel.is_cancelled() {
+            // Nothing started, nothing to kill.
+            return Ok(RunOutcome {
+                end: RunEnd::Cancelled,
+                exit_code: None,
+                signal: None,
+                kill_confirmed: Some(true),
+            });
+        }
+        let shell = self.shell_path(spec.shell)?;
+        let child = cmd.spawn().map_err(|source| LocalError::Spawn {
+            shell: shell.display().to_string(),
+            source,
+        })?;
+        tracing::debug!(
+            system = %target.system.name,
+            execution_id = ?target.execution_id,
+            pid = ?child.id(),
+            "started a local command"
+        );
+        drive(child, sink, spec.timeout, cancel, &self.config).await
+    }
+}
+
+#[async_trait]
+impl Connector for LocalConnector {
+    fn name(&self) -> &'static str {
+        "local"
+    }
+
+    fn system_types(&self) -> &'static [SystemType] {
+        &[SystemType::Local]
+    }
+
+    fn capabilities(&self) -> ConnectorCapabilities {
+        ConnectorCapabilities {
+            pty: false,
+            file_transfer: false,
+            powershell: false,
+            posix_shell: true,
+            env: true,
+        }
+    }
+
+    async fn run(
+        &self,
+        target: &Target,
+        command: &CommandSpec,
+        sink: OutputSink,
+        cancel: CancellationToken,
+    ) -> Result<RunOutcome> {
+        let mut result = self.run_inner(target, command, sink, cancel).await;
+        if let Err(e) = result {
+            let mut e = e.with_system(target.system.id);
+            if let Some(id) = target.execution_id {
+                e = e.with_execution(id);
+            }
+            result = Err(e);
+        }
+        result
+    }
+
+    async fn probe(&self, target: &Target) -> ProbeReport {
+        let started = Instant::now();
+        let (sink, mut rx) = OutputSink::channel(8);
+        let spec = CommandSpec::new("true").with_timeout(self.config.probe_timeout);
+        let collect = async move {
+            let mut said = Vec::new();
+            while let Some((_, bytes)) = rx.recv().await {
+                if said.len() < 512 {
+                    said.extend_from_slice(&bytes[..bytes.len().min(512 - said.len())]);
+                }
+            }
+            said
+        };
+        let (result, said) = tokio::join!(
+            self.run(target, &spec, sink, CancellationToken::new()),
+            collect
+        );
+        let latency = started.elapsed();
+        let unhealthy = |reason: String| ProbeReport {
+            status: HealthStatus::Unhealthy,
+            latency,
+            reason: Some(reason),
+        };
+        match result {
+            Ok(o) if o.end == RunEnd::Exited && o.exit_code == Some(0) => ProbeReport {
+                status: HealthStatus::Healthy,
+                latency,
+                reason: None,
+            },
+            Ok(o) if o.end == RunEnd::TimedOut => unhealthy(format!(
+                "`true` did not finish within {:?}",
+                self.config.probe_timeout
+            )),
+            Ok(o) => unhealthy(format!(
+                "`true` ended with exit code {:?}, signal {:?}: {}",
+                o.exit_code,
+                o.signal,
+                String::from_utf8_lossy(&said).trim()
+            )),
+            Err(e) => unhealthy(e.to_string()),
+        }
+    }
+}
