@@ -8,6 +8,45 @@
 //! [`Orca`] facade that frontends call. It has no database, network or Python code of its own:
 //! `orca-store` and `orca-connectors` provide the backends.
 //!
+//! ## Example
+//!
+//! Run a command on a system with the in-memory store and the scripted connector (real
+//! programs use `orca-store`'s SQLite or PostgreSQL store and `orca-connectors`):
+//!
+//! ```
+//! use std::sync::Arc;
+//! use orca_core::model::{JobOptions, JobSpec, JobStatus, NewSystem, Principal, SystemType, Targets};
+//! use orca_core::{scripted::ScriptedConnector, KeyRing, MemoryStore, Orca, SystemClock};
+//!
+//! # #[tokio::main] async fn main() -> orca_core::Result<()> {
+//! let clock = Arc::new(SystemClock);
+//! let orca = Orca::builder()
+//!     .store(Arc::new(MemoryStore::new(clock.clone())))
+//!     .connector(Arc::new(ScriptedConnector::new()))
+//!     .keyring(KeyRing::ephemeral())
+//!     .clock(clock)
+//!     .build()?;
+//! orca.start().await?;
+//! let me = Principal::system("docs");
+//! orca.add_system(&me, NewSystem {
+//!     name: "web1".into(),
+//!     system_type: Some(SystemType::Linux),
+//!     username: "deploy".into(),
+//!     tags: vec!["web".into()],
+//!     ..Default::default()
+//! }).await?;
+//! let job = orca.submit(&me, JobSpec {
+//!     name: None,
+//!     command: "echo hello".into(),
+//!     targets: Targets { systems: vec![], tags: vec!["web".into()] },
+//!     options: JobOptions::default(),
+//! }).await?;
+//! let job = orca.wait_job(&me, job.job.id).await?;
+//! assert_eq!(job.status, JobStatus::Completed);
+//! orca.shutdown(std::time::Duration::from_secs(1)).await?;
+//! # Ok(()) }
+//! ```
+//!
 //! ## Features
 //! - `testkit`: conformance suites every Store and Connector must pass, and test helpers.
 

@@ -23,7 +23,10 @@ impl State {
     pub fn create_system(&mut self, s: &System, audit: &AuditRecord) -> Result<()> {
         self.check_audit(audit)?;
         if self.systems.contains_key(&s.id) {
-            return Err(Error::already_exists(format!("system {} exists already", s.id)));
+            return Err(Error::already_exists(format!(
+                "system {} exists already",
+                s.id
+            )));
         }
         self.check_system_name(&s.name, s.id)?;
         self.system_names.insert(s.name.clone(), s.id);
@@ -150,7 +153,7 @@ impl State {
 
     pub fn list_audit(&self, filter: &AuditFilter, page: Page) -> Vec<AuditRecord> {
         let mut v: Vec<&AuditRecord> = self.audit.iter().filter(|r| filter.matches(r)).collect();
-        v.sort_by(|a, b| (b.at, b.id).cmp(&(a.at, a.id)));
+        v.sort_by_key(|r| std::cmp::Reverse((r.at, r.id)));
         paginate(v.into_iter().cloned(), page)
     }
 
@@ -166,7 +169,10 @@ impl State {
     pub fn create_user(&mut self, u: &User, audit: &AuditRecord) -> Result<()> {
         self.check_audit(audit)?;
         if self.users.contains_key(&u.id) {
-            return Err(Error::already_exists(format!("user {} exists already", u.id)));
+            return Err(Error::already_exists(format!(
+                "user {} exists already",
+                u.id
+            )));
         }
         self.check_username(&u.username, u.id)?;
         self.user_names.insert(u.username.clone(), u.id);
@@ -186,7 +192,12 @@ impl State {
         Ok(())
     }
 
-    pub fn set_grants(&mut self, user: UserId, grants: &[Grant], audit: &AuditRecord) -> Result<()> {
+    pub fn set_grants(
+        &mut self,
+        user: UserId,
+        grants: &[Grant],
+        audit: &AuditRecord,
+    ) -> Result<()> {
         self.check_audit(audit)?;
         self.user(user)?;
         if let Some(g) = grants.iter().find(|g| g.user_id != user) {
@@ -280,7 +291,10 @@ impl State {
             let horizon = window_start - chrono::TimeDelta::hours(1);
             self.rate.retain(|(_, w), _| *w >= horizon);
         }
-        let n = self.rate.entry((key.to_string(), window_start)).or_default();
+        let n = self
+            .rate
+            .entry((key.to_string(), window_start))
+            .or_default();
         *n += 1;
         *n
     }

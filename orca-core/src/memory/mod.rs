@@ -30,8 +30,8 @@ use crate::model::{
     OutputChunk, Page, SealedSecret, StatusCounts, System, SystemFilter, Timestamp, User,
 };
 use crate::{
-    CancelReport, CancelTarget, Claim, ClaimRequest, Clock, Finished, HeartbeatReport,
-    OutputBatch, Result, RevokeTokens, Store, StoreCapabilities, TokenRecord,
+    CancelReport, CancelTarget, Claim, ClaimRequest, Clock, Finished, HeartbeatReport, OutputBatch,
+    Result, RevokeTokens, Store, StoreCapabilities, TokenRecord,
 };
 
 /// A [`Store`] that keeps everything in memory, for one process.
@@ -232,7 +232,10 @@ impl Store for MemoryStore {
     async fn list_users(&self, page: Page) -> Result<Vec<User>> {
         let s = self.lock();
         Ok(state::paginate(
-            s.user_names.values().filter_map(|id| s.users.get(id)).cloned(),
+            s.user_names
+                .values()
+                .filter_map(|id| s.users.get(id))
+                .cloned(),
             page,
         ))
     }

@@ -11,16 +11,15 @@ use crate::model::{
     Timestamp, micros,
 };
 use crate::{
-    CancelReport, CancelTarget, Claim, ClaimRequest, Error, Finished, HeartbeatReport,
-    OutputBatch, Result,
+    CancelReport, CancelTarget, Claim, ClaimRequest, Error, Finished, HeartbeatReport, OutputBatch,
+    Result,
 };
 
 /// Why a rescued execution ended `lost`.
 const LOST_REASON: &str =
     "the worker stopped renewing its lease; the command's outcome on the host is unknown";
 /// Why a rescued execution was re-queued.
-const REQUEUED_REASON: &str =
-    "the worker stopped renewing its lease before any output; re-queued";
+const REQUEUED_REASON: &str = "the worker stopped renewing its lease before any output; re-queued";
 
 impl State {
     pub fn create_job(
@@ -32,7 +31,10 @@ impl State {
     ) -> Result<()> {
         self.check_audit(audit)?;
         if self.jobs.contains_key(&job.id) {
-            return Err(Error::already_exists(format!("job {} exists already", job.id)));
+            return Err(Error::already_exists(format!(
+                "job {} exists already",
+                job.id
+            )));
         }
         let mut seen = std::collections::HashSet::new();
         for e in executions {
@@ -162,7 +164,11 @@ impl State {
             }
             let sys_more = more_per_system.get(&e.system_id).copied().unwrap_or(0);
             if let Some(limit) = req.per_system {
-                let running = self.running_per_system.get(&e.system_id).copied().unwrap_or(0);
+                let running = self
+                    .running_per_system
+                    .get(&e.system_id)
+                    .copied()
+                    .unwrap_or(0);
                 if running + sys_more >= limit {
                     continue;
                 }
@@ -216,7 +222,12 @@ impl State {
         }
     }
 
-    pub fn heartbeat(&mut self, leases: &[Lease], extend: Duration, now: Timestamp) -> HeartbeatReport {
+    pub fn heartbeat(
+        &mut self,
+        leases: &[Lease],
+        extend: Duration,
+        now: Timestamp,
+    ) -> HeartbeatReport {
         let mut report = HeartbeatReport::default();
         let expires_at = micros(add(now, extend));
         for lease in leases {
@@ -298,7 +309,13 @@ impl State {
             .running
             .iter()
             .filter_map(|id| self.executions.get(id))
-            .filter_map(|entry| entry.exec.lease.as_ref().map(|l| (l.expires_at, entry.exec.id)))
+            .filter_map(|entry| {
+                entry
+                    .exec
+                    .lease
+                    .as_ref()
+                    .map(|l| (l.expires_at, entry.exec.id))
+            })
             .filter(|(at, _)| *at <= now)
             .collect();
         expired.sort();
@@ -335,7 +352,9 @@ impl State {
 
     pub fn read_output(&self, id: ExecutionId, from: u64, limit: u32) -> Result<Vec<OutputChunk>> {
         let entry = self.exec(id)?;
-        let start = usize::try_from(from).unwrap_or(usize::MAX).min(entry.output.len());
+        let start = usize::try_from(from)
+            .unwrap_or(usize::MAX)
+            .min(entry.output.len());
         Ok(entry.output[start..]
             .iter()
             .take(limit as usize)

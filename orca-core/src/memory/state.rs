@@ -176,9 +176,9 @@ impl State {
 
     /// The execution `id`, or `NotFound`.
     pub fn exec(&self, id: ExecutionId) -> Result<&ExecEntry> {
-        self.executions.get(&id).ok_or_else(|| {
-            Error::not_found(format!("execution {id} not found")).with_execution(id)
-        })
+        self.executions
+            .get(&id)
+            .ok_or_else(|| Error::not_found(format!("execution {id} not found")).with_execution(id))
     }
 
     /// The job `id`, or `NotFound`.

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# The test command: format check, lints, the crate-graph rule, every test, the examples.
+# Run it through `bash .ci/run` on a fresh machine (that installs sshd, starts PostgreSQL...).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+echo "--- cargo fmt --check"
+cargo fmt --all -- --check
+
+echo "--- orca-core depends on no I/O stack"
+forbidden=$(cargo tree -p orca-core -e normal --prefix none | grep -E '^(sqlx|russh|reqwest|poem|pyo3)[ -]' || true)
+if [ -n "$forbidden" ]; then
+  echo "orca-core must not depend on these crates:"; echo "$forbidden"; exit 1
+fi
+
+echo "--- cargo clippy"
+cargo clippy --workspace --all-targets --all-features -- -D warnings
+
+echo "--- cargo test"
+cargo test --workspace --all-features
+
+target_dir=${CARGO_TARGET_DIR:-target}
+venv=${ORCA_TEST_VENV:-.venv}
+
+echo "--- WinRM test server cross-checked with pywinrm and pypsrp"
+if [ -x "$venv/bin/python" ]; then
+  cargo build -q -p orca-connectors --features winrm-testserver --bin winrm-testserver
+  "$venv/bin/python" orca-connectors/tests/pywinrm/crosscheck.py "$target_dir/debug/winrm-testserver"
+elif [ "${ORCA_TEST_REQUIRE_ALL:-}" = 1 ]; then
+  echo "no Python venv with pywinrm at $venv (run bash .ci/run)"; exit 1
+else
+  echo "*** SKIPPED: no Python venv with pywinrm at $venv ***"
+fi
+
+echo "--- quickstart example"
+out=$(cargo run -q --example quickstart -- 'echo quickstart-ok' 2>/dev/null)
+[ "$out" = "quickstart-ok" ] || { echo "quickstart printed: $out"; exit 1; }
+if cargo run -q --example quickstart -- 'exit 3' >/dev/null 2>&1; then
+  echo "quickstart must exit non-zero when the job fails"; exit 1
+fi
+echo "quickstart ok"
