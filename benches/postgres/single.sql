@@ -1,0 +1,21 @@
+-- One execution's life, one row per transaction, as Orca's statements do it: insert (with the
+-- job's counter), claim (SKIP LOCKED, counter), complete (counter).
+BEGIN;
+INSERT INTO executions (id, job_id, system_id, attempt, status, created_at, not_before)
+VALUES (gen_random_uuid(), '00000000-0000-7000-8000-000000000002', '00000000-0000-7000-8000-000000000001', 1, 'pending', now(), now());
+UPDATE jobs SET n_pending = n_pending + 1 WHERE id = '00000000-0000-7000-8000-000000000002';
+COMMIT;
+BEGIN;
+UPDATE executions SET status = 'running', started_at = now(),
+       lease_owner = 'pgbench-' || :client_id, lease_token = gen_random_uuid(),
+       lease_expires_at = now() + interval '30 seconds'
+ WHERE id = (SELECT id FROM executions WHERE status = 'pending' AND not_before <= now()
+              ORDER BY created_at, id LIMIT 1 FOR NO KEY UPDATE SKIP LOCKED);
+UPDATE jobs SET n_pending = n_pending - 1, n_running = n_running + 1 WHERE id = '00000000-0000-7000-8000-000000000002';
+COMMIT;
+BEGIN;
+UPDATE executions SET status = 'completed', completed_at = now(), exit_code = 0,
+       lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL
+ WHERE status = 'running' AND lease_owner = 'pgbench-' || :client_id;
+UPDATE jobs SET n_running = n_running - 1, n_completed = n_completed + 1 WHERE id = '00000000-0000-7000-8000-000000000002';
+COMMIT;
