@@ -50,6 +50,7 @@
 //! ## Features
 //! - `testkit`: conformance suites every Store and Connector must pass, and test helpers.
 
+pub mod auth;
 pub mod bus;
 pub mod clock;
 pub mod connector;

@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU8;
 use std::time::Duration;
 
+use futures::FutureExt;
 use secrecy::ExposeSecret;
 use tokio::sync::{OwnedSemaphorePermit, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -144,34 +145,41 @@ async fn execute(inner: &Arc<Inner>, claim: &Claim, running: &Arc<Running>) -> F
         writer,
         clock: inner.clock.clone(),
     };
-    let pump = tokio::spawn(pump.run(rx));
-
+    // The connector and the output pump run side by side in this task (no extra spawns on the
+    // hot path); a panic in the connector is caught and fails only this execution.
     let cancel = running.cancel.clone();
-    let run = {
-        let (connector, target, spec, cancel) =
-            (connector.clone(), target, spec.clone(), cancel.clone());
-        tokio::spawn(async move { connector.run(&target, &spec, sink, cancel).await })
-    };
-    let abort = run.abort_handle();
     // Backstop in case a connector ignores its own timeout or the cancel token.
     let backstop = timeout.map(|t| t + Duration::from_secs(30));
-    let joined = match backstop {
-        Some(b) => match tokio::time::timeout(b, run).await {
-            Ok(j) => j.map_err(Some),
+    let run = async {
+        let fut = std::panic::AssertUnwindSafe(connector.run(&target, &spec, sink, cancel.clone()))
+            .catch_unwind();
+        match backstop {
+            Some(b) => tokio::time::timeout(b, fut).await.map_err(|_| None),
+            None => Ok(fut.await),
+        }
+        .and_then(|r| r.map_err(Some))
+    };
+    let mut run = std::pin::pin!(run);
+    let mut pump = std::pin::pin!(pump.run(rx));
+    let mut report = None;
+    let joined = loop {
+        tokio::select! {
+            r = &mut run => break r,
+            rep = &mut pump, if report.is_none() => report = Some(rep),
+        }
+    };
+    if matches!(joined, Err(None)) {
+        cancel.cancel();
+    }
+    let report = match report {
+        Some(r) => r,
+        None => match tokio::time::timeout(Duration::from_secs(30), pump).await {
+            Ok(r) => r,
             Err(_) => {
-                cancel.cancel();
-                abort.abort();
-                Err(None)
+                tracing::warn!(execution_id = %execution.id, "output pump did not finish in time");
+                Default::default()
             }
         },
-        None => run.await.map_err(Some),
-    };
-    let report = match tokio::time::timeout(Duration::from_secs(30), pump).await {
-        Ok(Ok(r)) => r,
-        _ => {
-            tracing::warn!(execution_id = %execution.id, "output pump did not finish in time");
-            Default::default()
-        }
     };
     let mut finish = match joined {
         Ok(Ok(outcome)) => from_outcome(
@@ -181,9 +189,8 @@ async fn execute(inner: &Arc<Inner>, claim: &Claim, running: &Arc<Running>) -> F
             job.options.retry_on_nonzero_exit && execution.attempt <= job.options.retries,
         ),
         Ok(Err(e)) => from_error(&e, execution.attempt, job.options.retries),
-        Err(Some(join)) if join.is_panic() => {
-            let msg = join
-                .into_panic()
+        Err(Some(panic)) => {
+            let msg = panic
                 .downcast::<String>()
                 .map(|s| *s)
                 .or_else(|p| p.downcast::<&str>().map(|s| s.to_string()))
@@ -203,6 +210,12 @@ async fn execute(inner: &Arc<Inner>, claim: &Claim, running: &Arc<Running>) -> F
             f
         }
     };
+    if finish.status == ExecutionStatus::Pending && running.reason() == StopReason::User {
+        // A user asked to cancel: never re-queue it.
+        let mut f = Finish::new(ExecutionStatus::Cancelled);
+        f.error = Some("cancelled".into());
+        finish = f;
+    }
     if finish.status == ExecutionStatus::Pending {
         let delay = backoff(cfg.backoff_base, cfg.backoff_max, execution.attempt);
         finish.retry_at = Some(crate::model::micros(crate::clock::add(

@@ -1,0 +1,86 @@
+//! `/healthz`, `/readyz`, `/metrics`.
+
+use orca_core::model::{Page, SystemFilter};
+use poem_openapi::payload::{Json, PlainText};
+use poem_openapi::{ApiResponse, Object, OpenApi};
+
+use super::Tag;
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+
+/// Operational endpoints.
+pub(crate) struct OpsApi(pub AppState);
+
+/// A status.
+#[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
+pub(crate) struct Status {
+    /// `ok` or `ready`.
+    pub status: String,
+}
+
+/// Readiness.
+#[derive(ApiResponse)]
+pub(crate) enum Ready {
+    /// The database answers.
+    #[oai(status = 200)]
+    Ready(Json<Status>),
+}
+
+#[OpenApi(tag = "Tag::Operations")]
+impl OpsApi {
+    /// Liveness
+    ///
+    /// The process serves HTTP.
+    #[oai(path = "/healthz", method = "get", operation_id = "healthz")]
+    async fn healthz(&self) -> Json<Status> {
+        Json(Status {
+            status: "ok".into(),
+        })
+    }
+
+    /// Readiness
+    ///
+    /// The database is reachable (503 otherwise).
+    #[oai(path = "/readyz", method = "get", operation_id = "readyz")]
+    async fn readyz(&self) -> ApiResult<Ready> {
+        self.0
+            .orca
+            .store()
+            .list_systems(
+                &SystemFilter::default(),
+                Page {
+                    offset: 0,
+                    limit: 1,
+                },
+            )
+            .await
+            .map_err(|e| {
+                tracing::warn!(error = %e, "readiness check failed");
+                ApiError::new(
+                    poem::http::StatusCode::SERVICE_UNAVAILABLE,
+                    "storage",
+                    "the database is not reachable",
+                )
+            })?;
+        Ok(Ready::Ready(Json(Status {
+            status: "ready".into(),
+        })))
+    }
+
+    /// Prometheus metrics
+    ///
+    /// HTTP requests and latency, executions by state, queue depth, finished executions and
+    /// connector probe latency, in the Prometheus text format.
+    #[oai(path = "/metrics", method = "get", operation_id = "metrics")]
+    async fn metrics(&self) -> ApiResult<PlainText<String>> {
+        if !self.0.config.metrics {
+            return Err(ApiError::new(
+                poem::http::StatusCode::NOT_FOUND,
+                "not_found",
+                "metrics are switched off on this server",
+            ));
+        }
+        Ok(PlainText(self.0.metrics.render(&self.0.orca).await))
+    }
+}

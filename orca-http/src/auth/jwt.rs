@@ -1,0 +1,152 @@
+//! Access tokens: HS256 JWTs with the algorithm, issuer, audience and a `typ` claim pinned.
+//! They are short-lived (at most 15 minutes) and name a session (`sid`), which is checked on
+//! every request so logout takes effect at once.
+
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use orca_core::ids::UserId;
+
+use crate::config::AuthConfig;
+
+/// The `typ` claim of access tokens.
+pub const ACCESS_TYP: &str = "access";
+
+/// Claims of an access token.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Claims {
+    /// Issuer.
+    pub iss: String,
+    /// Audience.
+    pub aud: String,
+    /// The user id.
+    pub sub: String,
+    /// Expiry (Unix seconds).
+    pub exp: u64,
+    /// Issued at.
+    pub iat: u64,
+    /// Not before.
+    pub nbf: u64,
+    /// Token id.
+    pub jti: String,
+    /// Token type: always `access`.
+    pub typ: String,
+    /// The session (refresh-token family) the token belongs to.
+    pub sid: String,
+}
+
+/// Signs and verifies access tokens.
+pub struct JwtKeys {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+    issuer: String,
+    audience: String,
+    ttl: u64,
+}
+
+impl std::fmt::Debug for JwtKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JwtKeys")
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .field("ttl", &self.ttl)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a token was refused (logged, never sent in detail).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejected(pub String);
+
+impl JwtKeys {
+    /// Keys from validated settings (the secret must be set).
+    pub fn new(secret: &[u8], cfg: &AuthConfig) -> Self {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.algorithms = vec![Algorithm::HS256];
+        validation.leeway = cfg.leeway_seconds.min(30);
+        validation.validate_exp = true;
+        validation.validate_nbf = true;
+        validation.set_issuer(&[cfg.issuer.as_str()]);
+        validation.set_audience(&[cfg.audience.as_str()]);
+        validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
+        JwtKeys {
+            encoding: EncodingKey::from_secret(secret),
+            decoding: DecodingKey::from_secret(secret),
+            validation,
+            issuer: cfg.issuer.clone(),
+            audience: cfg.audience.clone(),
+            ttl: cfg.access_ttl_seconds.min(900),
+        }
+    }
+
+    /// Lifetime of new tokens in seconds.
+    pub fn ttl(&self) -> u64 {
+        self.ttl
+    }
+
+    /// A new access token for `user` in session `sid`.
+    pub fn issue(&self, user: UserId, sid: uuid::Uuid) -> orca_core::Result<String> {
+        let now = jsonwebtoken::get_current_timestamp();
+        let claims = Claims {
+            iss: self.issuer.clone(),
+            aud: self.audience.clone(),
+            sub: user.to_string(),
+            exp: now + self.ttl,
+            iat: now,
+            nbf: now,
+            jti: uuid::Uuid::now_v7().to_string(),
+            typ: ACCESS_TYP.to_string(),
+            sid: sid.to_string(),
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .map_err(|e| orca_core::Error::unexpected(format!("cannot sign a token: {e}")))
+    }
+
+    /// Verify a token: signature (HS256 only), `exp`/`nbf` with the leeway, issuer, audience,
+    /// and `typ == "access"`. Returns the user and the session.
+    pub fn verify(&self, token: &str) -> Result<(UserId, uuid::Uuid), Rejected> {
+        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+            .map_err(|e| Rejected(format!("{e}")))?;
+        let c = data.claims;
+        if c.typ != ACCESS_TYP {
+            return Err(Rejected(format!("token type '{}' is not access", c.typ)));
+        }
+        if c.exp > c.iat.saturating_add(900 + 60) {
+            return Err(Rejected("token lifetime exceeds the maximum".into()));
+        }
+        let user = c
+            .sub
+            .parse::<UserId>()
+            .map_err(|_| Rejected("bad subject".into()))?;
+        let sid = uuid::Uuid::parse_str(&c.sid).map_err(|_| Rejected("bad session id".into()))?;
+        Ok((user, sid))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys() -> JwtKeys {
+        JwtKeys::new(b"0123456789abcdef0123456789abcdef", &AuthConfig::default())
+    }
+
+    #[test]
+    fn round_trip() {
+        let k = keys();
+        let u = UserId::new();
+        let sid = uuid::Uuid::now_v7();
+        let t = k.issue(u, sid).unwrap();
+        assert_eq!(k.verify(&t).unwrap(), (u, sid));
+    }
+
+    #[test]
+    fn other_key_and_tampering_fail() {
+        let k = keys();
+        let t = k.issue(UserId::new(), uuid::Uuid::now_v7()).unwrap();
+        let other = JwtKeys::new(b"another-secret-another-secret-xx", &AuthConfig::default());
+        assert!(other.verify(&t).is_err());
+        let mut parts: Vec<String> = t.split('.').map(String::from).collect();
+        parts[1] = parts[1].chars().rev().collect();
+        assert!(k.verify(&parts.join(".")).is_err());
+    }
+}

@@ -1,0 +1,283 @@
+//! Settings of the HTTP API: the `http` section of Orca's configuration.
+//!
+//! Every struct rejects unknown keys, so a typo in the config file is an error, not a silently
+//! ignored setting. [`HttpConfig::validate`] checks that the values hang together and names the
+//! key that is wrong.
+
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+
+use orca_core::{Error, Result};
+use secrecy::{ExposeSecret, SecretString};
+
+/// The HTTP API's settings.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Address the server listens on (used by the binary; the router does not bind).
+    pub listen: SocketAddr,
+    /// Largest request body accepted, in bytes (larger requests answer 413).
+    pub max_body_bytes: usize,
+    /// Cross-origin requests. Closed (no CORS headers at all) unless origins are listed.
+    pub cors: CorsConfig,
+    /// Proxies whose `X-Forwarded-For` header is believed for the client address. Empty: the
+    /// peer address of the connection is the client address.
+    pub trusted_proxies: Vec<IpAddr>,
+    /// Tokens and sessions.
+    pub auth: AuthConfig,
+    /// Rate limits.
+    pub rate_limit: RateLimitConfig,
+    /// Live updates over WebSocket (`/api/v1/ws`).
+    pub live_updates: bool,
+    /// Serve Prometheus metrics at `/metrics`.
+    pub metrics: bool,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            max_body_bytes: 1024 * 1024,
+            cors: CorsConfig::default(),
+            trusted_proxies: Vec::new(),
+            auth: AuthConfig::default(),
+            rate_limit: RateLimitConfig::default(),
+            live_updates: true,
+            metrics: true,
+        }
+    }
+}
+
+/// Cross-origin resource sharing.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CorsConfig {
+    /// Origins allowed to call the API from a browser, e.g. `https://orca.example.com`.
+    /// Empty (the default): no cross-origin access.
+    pub allowed_origins: Vec<String>,
+    /// How long browsers may cache a preflight answer, in seconds.
+    pub max_age_seconds: u32,
+}
+
+/// The secret that signs access tokens (HS256). At least 32 bytes.
+#[derive(Clone)]
+pub struct JwtSecret(SecretString);
+
+impl JwtSecret {
+    /// Wrap a secret.
+    pub fn new(secret: SecretString) -> Self {
+        JwtSecret(secret)
+    }
+    /// A fresh random secret (64 random bytes, URL-safe base64).
+    pub fn generate() -> Self {
+        use base64::Engine;
+        let bytes = crate::auth::random_bytes::<48>();
+        JwtSecret(SecretString::from(
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes),
+        ))
+    }
+    pub(crate) fn bytes(&self) -> &[u8] {
+        self.0.expose_secret().as_bytes()
+    }
+}
+
+impl fmt::Debug for JwtSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("JwtSecret(***)")
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for JwtSecret {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Ok(JwtSecret(SecretString::from(s)))
+    }
+}
+
+/// Tokens and sessions.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// The HS256 signing secret of access tokens (at least 32 bytes). Required; the binary
+    /// generates one into its data directory. Never serialised.
+    #[serde(skip_serializing)]
+    pub jwt_secret: Option<JwtSecret>,
+    /// The `iss` claim written and required.
+    pub issuer: String,
+    /// The `aud` claim written and required.
+    pub audience: String,
+    /// Lifetime of access tokens, in seconds (at most 900).
+    pub access_ttl_seconds: u64,
+    /// Clock skew tolerated when checking `exp`/`nbf`, in seconds (at most 30).
+    pub leeway_seconds: u64,
+    /// Lifetime of a login session (its refresh tokens), in seconds.
+    pub refresh_ttl_seconds: u64,
+    /// Longest lifetime of an API token, in days (None: API tokens may never expire).
+    pub api_token_max_days: Option<u64>,
+    /// Lifetime of a WebSocket ticket, in seconds (at most 120).
+    pub ws_ticket_ttl_seconds: u64,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            jwt_secret: None,
+            issuer: "orca".into(),
+            audience: "orca-api".into(),
+            access_ttl_seconds: 900,
+            leeway_seconds: 30,
+            refresh_ttl_seconds: 14 * 24 * 3600,
+            api_token_max_days: Some(365),
+            ws_ticket_ttl_seconds: 30,
+        }
+    }
+}
+
+/// Rate limits. Per-address and per-caller limits are counted on each node; login limits are
+/// counted in the database, so they hold across nodes.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RateLimitConfig {
+    /// Switch every limit on or off.
+    pub enabled: bool,
+    /// Requests per minute from one client address (all endpoints).
+    pub per_address_per_minute: u32,
+    /// Requests per minute by one authenticated user or API token.
+    pub per_caller_per_minute: u32,
+    /// Login attempts per minute for one account name (known or not).
+    pub login_per_account_per_minute: u32,
+    /// Login attempts per minute from one client address.
+    pub login_per_address_per_minute: u32,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        RateLimitConfig {
+            enabled: true,
+            per_address_per_minute: 6000,
+            per_caller_per_minute: 6000,
+            login_per_account_per_minute: 10,
+            login_per_address_per_minute: 30,
+        }
+    }
+}
+
+impl HttpConfig {
+    /// Check the settings; the error names the offending key.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |key: &str, m: &str| Err(Error::invalid(format!("http.{key}: {m}")));
+        if self.max_body_bytes < 1024 {
+            return bad("max_body_bytes", "must be at least 1024");
+        }
+        let a = &self.auth;
+        match &a.jwt_secret {
+            None => {
+                return bad(
+                    "auth.jwt_secret",
+                    "is required: set it to a random string of at least 32 bytes",
+                );
+            }
+            Some(s) if s.bytes().len() < 32 => {
+                return bad("auth.jwt_secret", "must be at least 32 bytes long");
+            }
+            _ => {}
+        }
+        if a.issuer.trim().is_empty() || a.audience.trim().is_empty() {
+            return bad("auth.issuer/auth.audience", "must not be empty");
+        }
+        if a.access_ttl_seconds == 0 || a.access_ttl_seconds > 900 {
+            return bad("auth.access_ttl_seconds", "must be between 1 and 900");
+        }
+        if a.leeway_seconds > 30 {
+            return bad("auth.leeway_seconds", "must be at most 30");
+        }
+        if a.refresh_ttl_seconds < a.access_ttl_seconds {
+            return bad(
+                "auth.refresh_ttl_seconds",
+                "must be at least auth.access_ttl_seconds",
+            );
+        }
+        if a.api_token_max_days == Some(0) {
+            return bad("auth.api_token_max_days", "must be at least 1 (or unset)");
+        }
+        if a.ws_ticket_ttl_seconds == 0 || a.ws_ticket_ttl_seconds > 120 {
+            return bad("auth.ws_ticket_ttl_seconds", "must be between 1 and 120");
+        }
+        let r = &self.rate_limit;
+        if r.enabled
+            && [
+                r.per_address_per_minute,
+                r.per_caller_per_minute,
+                r.login_per_account_per_minute,
+                r.login_per_address_per_minute,
+            ]
+            .contains(&0)
+        {
+            return bad(
+                "rate_limit",
+                "limits must be at least 1 (or enabled = false)",
+            );
+        }
+        for o in &self.cors.allowed_origins {
+            if o == "*" {
+                return bad(
+                    "cors.allowed_origins",
+                    "'*' is not allowed: list the origins of your web clients",
+                );
+            }
+            if !(o.starts_with("http://") || o.starts_with("https://")) {
+                return bad(
+                    "cors.allowed_origins",
+                    &format!("'{o}' is not an origin like https://orca.example.com"),
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_secret() -> HttpConfig {
+        let mut c = HttpConfig::default();
+        c.auth.jwt_secret = Some(JwtSecret::generate());
+        c
+    }
+
+    #[test]
+    fn defaults_need_a_secret() {
+        let e = HttpConfig::default().validate().unwrap_err();
+        assert!(e.message().contains("auth.jwt_secret"), "{e}");
+        with_secret().validate().unwrap();
+    }
+
+    #[test]
+    fn limits_are_enforced() {
+        let mut c = with_secret();
+        c.auth.access_ttl_seconds = 3600;
+        assert!(c.validate().unwrap_err().message().contains("access_ttl"));
+        let mut c = with_secret();
+        c.auth.leeway_seconds = 60;
+        assert!(c.validate().unwrap_err().message().contains("leeway"));
+        let mut c = with_secret();
+        c.cors.allowed_origins = vec!["*".into()];
+        assert!(c.validate().unwrap_err().message().contains("cors"));
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected_and_secret_is_hidden() {
+        let e = serde_json::from_str::<HttpConfig>(r#"{"listen":"127.0.0.1:1","bogus":1}"#)
+            .unwrap_err();
+        assert!(e.to_string().contains("bogus"), "{e}");
+        let c: HttpConfig =
+            serde_json::from_str(r#"{"auth":{"jwt_secret":"0123456789abcdef0123456789abcdef"}}"#)
+                .unwrap();
+        c.validate().unwrap();
+        let dbg = format!("{c:?}");
+        assert!(!dbg.contains("0123456789abcdef"), "{dbg}");
+        let ser = serde_json::to_string(&c).unwrap();
+        assert!(!ser.contains("0123456789abcdef"), "{ser}");
+    }
+}

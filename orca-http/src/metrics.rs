@@ -1,0 +1,248 @@
+//! Prometheus metrics in the text exposition format, without a metrics library: HTTP requests
+//! (count and latency by operation and status), executions by state, queue depth, executions
+//! finished (from the event bus), and connector latency as last measured by health probes.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write;
+use std::sync::{Arc, Mutex};
+
+use orca_core::model::{JobFilter, JobStatus, Page, SystemFilter};
+use orca_core::{Event, Orca};
+
+const BUCKETS: [f64; 11] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
+];
+
+#[derive(Debug, Default, Clone)]
+struct Histogram {
+    counts: [u64; BUCKETS.len()],
+    count: u64,
+    sum: f64,
+}
+
+/// Counters kept by the HTTP layer.
+#[derive(Debug, Default)]
+pub(crate) struct Metrics {
+    requests: Mutex<HashMap<(String, String, u16), u64>>,
+    latency: Mutex<HashMap<String, Histogram>>,
+    finished: Arc<Mutex<BTreeMap<String, u64>>>,
+}
+
+fn escape(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+impl Metrics {
+    /// Count one request.
+    pub fn observe(&self, method: &str, operation: &str, status: u16, seconds: f64) {
+        {
+            let mut m = self.requests.lock().unwrap_or_else(|e| e.into_inner());
+            *m.entry((method.to_string(), operation.to_string(), status))
+                .or_default() += 1;
+        }
+        let mut l = self.latency.lock().unwrap_or_else(|e| e.into_inner());
+        let h = l.entry(operation.to_string()).or_default();
+        for (i, b) in BUCKETS.iter().enumerate() {
+            if seconds <= *b {
+                h.counts[i] += 1;
+            }
+        }
+        h.count += 1;
+        h.sum += seconds;
+    }
+
+    /// Follow the event bus and count executions reaching a terminal state.
+    pub fn follow_bus(&self, orca: &Orca) {
+        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let mut rx = orca.bus().subscribe();
+        let finished = self.finished.clone();
+        handle.spawn(async move {
+            use tokio::sync::broadcast::error::RecvError;
+            loop {
+                match rx.recv().await {
+                    Ok(ev) => {
+                        if let Event::Execution { status, .. } = ev.as_ref()
+                            && status.is_terminal()
+                        {
+                            let mut f = finished.lock().unwrap_or_else(|e| e.into_inner());
+                            *f.entry(status.as_str().to_string()).or_default() += 1;
+                        }
+                    }
+                    Err(RecvError::Lagged(_)) => continue,
+                    Err(RecvError::Closed) => return,
+                }
+            }
+        });
+    }
+
+    /// The exposition text.
+    pub async fn render(&self, orca: &Orca) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "# HELP orca_http_requests_total HTTP requests by method, operation and status."
+        );
+        let _ = writeln!(out, "# TYPE orca_http_requests_total counter");
+        {
+            let m = self.requests.lock().unwrap_or_else(|e| e.into_inner());
+            let mut rows: Vec<_> = m.iter().collect();
+            rows.sort();
+            for ((method, op, status), n) in rows {
+                let _ = writeln!(
+                    out,
+                    "orca_http_requests_total{{method=\"{}\",operation=\"{}\",status=\"{status}\"}} {n}",
+                    escape(method),
+                    escape(op)
+                );
+            }
+        }
+        let _ = writeln!(
+            out,
+            "# HELP orca_http_request_duration_seconds HTTP request latency by operation."
+        );
+        let _ = writeln!(out, "# TYPE orca_http_request_duration_seconds histogram");
+        {
+            let l = self.latency.lock().unwrap_or_else(|e| e.into_inner());
+            let mut rows: Vec<_> = l.iter().collect();
+            rows.sort_by(|a, b| a.0.cmp(b.0));
+            for (op, h) in rows {
+                let op = escape(op);
+                for (i, b) in BUCKETS.iter().enumerate() {
+                    let _ = writeln!(
+                        out,
+                        "orca_http_request_duration_seconds_bucket{{operation=\"{op}\",le=\"{b}\"}} {}",
+                        h.counts[i]
+                    );
+                }
+                let _ = writeln!(
+                    out,
+                    "orca_http_request_duration_seconds_bucket{{operation=\"{op}\",le=\"+Inf\"}} {}",
+                    h.count
+                );
+                let _ = writeln!(
+                    out,
+                    "orca_http_request_duration_seconds_sum{{operation=\"{op}\"}} {}",
+                    h.sum
+                );
+                let _ = writeln!(
+                    out,
+                    "orca_http_request_duration_seconds_count{{operation=\"{op}\"}} {}",
+                    h.count
+                );
+            }
+        }
+        let _ = writeln!(
+            out,
+            "# HELP orca_executions_finished_total Executions that reached a terminal state, seen by this node."
+        );
+        let _ = writeln!(out, "# TYPE orca_executions_finished_total counter");
+        {
+            let f = self.finished.lock().unwrap_or_else(|e| e.into_inner());
+            for (s, n) in f.iter() {
+                let _ = writeln!(out, "orca_executions_finished_total{{status=\"{s}\"}} {n}");
+            }
+        }
+        let _ = writeln!(
+            out,
+            "# HELP orca_engine_running_executions Executions running on this node."
+        );
+        let _ = writeln!(out, "# TYPE orca_engine_running_executions gauge");
+        let _ = writeln!(
+            out,
+            "orca_engine_running_executions {}",
+            orca.engine().running_count()
+        );
+        self.render_store(orca, &mut out).await;
+        out
+    }
+
+    async fn render_store(&self, orca: &Orca, out: &mut String) {
+        let store = orca.store();
+        // Executions of unfinished jobs, by state (bounded scan of the newest 1000 such jobs).
+        let mut pending = 0u64;
+        let mut running = 0u64;
+        let mut ok = true;
+        for status in [JobStatus::Pending, JobStatus::Running] {
+            let filter = JobFilter {
+                status: Some(status),
+                created_by: None,
+            };
+            match store
+                .list_jobs(
+                    &filter,
+                    Page {
+                        offset: 0,
+                        limit: 1000,
+                    },
+                )
+                .await
+            {
+                Ok(jobs) => {
+                    for j in jobs {
+                        if let Ok(c) = store.job_counts(j.id).await {
+                            pending += c.pending;
+                            running += c.running;
+                        }
+                    }
+                }
+                Err(_) => ok = false,
+            }
+        }
+        if ok {
+            let _ = writeln!(
+                out,
+                "# HELP orca_executions Executions of unfinished jobs by state."
+            );
+            let _ = writeln!(out, "# TYPE orca_executions gauge");
+            let _ = writeln!(out, "orca_executions{{state=\"pending\"}} {pending}");
+            let _ = writeln!(out, "orca_executions{{state=\"running\"}} {running}");
+            let _ = writeln!(
+                out,
+                "# HELP orca_queue_depth Executions waiting to be claimed."
+            );
+            let _ = writeln!(out, "# TYPE orca_queue_depth gauge");
+            let _ = writeln!(out, "orca_queue_depth {pending}");
+        }
+        if let Ok(systems) = store
+            .list_systems(
+                &SystemFilter::default(),
+                Page {
+                    offset: 0,
+                    limit: 1000,
+                },
+            )
+            .await
+        {
+            let mut by_health: BTreeMap<&str, u64> = BTreeMap::new();
+            let _ = writeln!(
+                out,
+                "# HELP orca_connector_probe_latency_seconds Round trip of the last health probe, by system."
+            );
+            let _ = writeln!(out, "# TYPE orca_connector_probe_latency_seconds gauge");
+            for s in &systems {
+                *by_health.entry(s.health.status.as_str()).or_default() += 1;
+                if let Some(ms) = s.health.latency_ms {
+                    let _ = writeln!(
+                        out,
+                        "orca_connector_probe_latency_seconds{{system=\"{}\",type=\"{}\"}} {}",
+                        escape(&s.name),
+                        s.system_type.as_str(),
+                        ms as f64 / 1000.0
+                    );
+                }
+            }
+            let _ = writeln!(
+                out,
+                "# HELP orca_systems Registered systems by last health."
+            );
+            let _ = writeln!(out, "# TYPE orca_systems gauge");
+            for (h, n) in by_health {
+                let _ = writeln!(out, "orca_systems{{health=\"{h}\"}} {n}");
+            }
+        }
+    }
+}

@@ -1,0 +1,120 @@
+//! The shared state of the HTTP API.
+
+use std::ops::Deref;
+use std::sync::Arc;
+
+use orca_core::model::AuditRecord;
+use orca_core::{Error, Orca, Result};
+
+use crate::auth::jwt::JwtKeys;
+use crate::config::HttpConfig;
+use crate::context;
+use crate::error::{ApiError, ApiResult};
+use crate::metrics::Metrics;
+use crate::ratelimit::{LocalLimiter, window_now};
+
+/// Everything the handlers share. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<StateInner>,
+}
+
+/// The inside of [`AppState`].
+pub struct StateInner {
+    pub(crate) orca: Orca,
+    pub(crate) config: HttpConfig,
+    pub(crate) jwt: JwtKeys,
+    pub(crate) limiter: LocalLimiter,
+    pub(crate) metrics: Metrics,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Deref for AppState {
+    type Target = StateInner;
+    fn deref(&self) -> &StateInner {
+        &self.inner
+    }
+}
+
+impl AppState {
+    /// The state for serving `orca` with `config`. The config is validated; `orca` must have
+    /// been built over a store wrapped in [`crate::AuditContextLayer`] (so audit records carry
+    /// the request id and client address). Call inside a Tokio runtime: it starts a task that
+    /// counts finished executions for `/metrics`.
+    pub fn new(orca: Orca, config: HttpConfig) -> Result<Self> {
+        config.validate()?;
+        if !format!("{:?}", orca.store()).starts_with("AuditContextLayer") {
+            return Err(Error::invalid(
+                "the Orca served over HTTP must be built over a store wrapped in \
+                 orca_http::AuditContextLayer::wrap(store), so audit records carry request ids",
+            ));
+        }
+        let secret = config
+            .auth
+            .jwt_secret
+            .as_ref()
+            .ok_or_else(|| Error::invalid("http.auth.jwt_secret is required"))?;
+        let jwt = JwtKeys::new(secret.bytes(), &config.auth);
+        let metrics = Metrics::default();
+        metrics.follow_bus(&orca);
+        Ok(AppState {
+            inner: Arc::new(StateInner {
+                orca,
+                config,
+                jwt,
+                limiter: LocalLimiter::default(),
+                metrics,
+            }),
+        })
+    }
+
+    /// The Orca facade.
+    pub fn orca(&self) -> &Orca {
+        &self.inner.orca
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &HttpConfig {
+        &self.inner.config
+    }
+
+    /// Count a hit in a window shared by all nodes (the database); 429 when over `limit`.
+    pub(crate) async fn db_limit(&self, key: &str, limit: u32, what: &str) -> ApiResult<()> {
+        if !self.config.rate_limit.enabled {
+            return Ok(());
+        }
+        let (start, left) = window_now();
+        let start = chrono::DateTime::from_timestamp(start as i64, 0)
+            .ok_or_else(|| ApiError::from(Error::unexpected("clock out of range")))?;
+        let n = self.orca.store().rate_limit_hit(key, start).await?;
+        if n > u64::from(limit) {
+            return Err(ApiError::rate_limited(left, what));
+        }
+        Ok(())
+    }
+
+    /// Count a hit in this process; 429 when over `limit`.
+    pub(crate) fn local_limit(&self, key: &str, limit: u32, what: &str) -> ApiResult<()> {
+        if !self.config.rate_limit.enabled {
+            return Ok(());
+        }
+        self.limiter
+            .hit(key, limit)
+            .map_err(|left| ApiError::rate_limited(left, what))
+    }
+
+    /// Write an audit record for the current request (stamped by the store layer); a failure
+    /// to write is logged, not returned.
+    pub(crate) async fn write_audit(&self, record: AuditRecord) {
+        if let Err(e) = self.orca.record_audit(&record).await {
+            tracing::error!(request_id = %context::request_id(), error = %e, "could not write an audit record");
+        }
+    }
+}

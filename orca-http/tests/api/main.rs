@@ -1,0 +1,11 @@
+//! End-to-end tests of the HTTP API, in-process, on the SQLite store and the local connector.
+
+mod common;
+
+mod audit;
+mod auth_flows;
+mod bad_input;
+mod canary;
+mod jwt_attacks;
+mod matrix;
+mod ws;
