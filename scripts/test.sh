@@ -32,6 +32,13 @@ else
   echo "*** SKIPPED: no Python venv with pywinrm at $venv ***"
 fi
 
+echo "--- chaos harness (short): 3 nodes on PostgreSQL, SIGKILL a node every 10 s"
+cargo run -q --example chaos -- --database "${ORCA_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}" \
+  --nodes 3 --executions 300 --kill-every 10 --terminate-every 7
+
+echo "--- schemathesis against the OpenAPI document (admin and viewer tokens)"
+MAX_TIME=${SCHEMATHESIS_MAX_TIME:-90} bash orca-http/schemathesis/run.sh
+
 echo "--- quickstart example"
 out=$(cargo run -q --example quickstart -- 'echo quickstart-ok' 2>/dev/null)
 [ "$out" = "quickstart-ok" ] || { echo "quickstart printed: $out"; exit 1; }

@@ -32,7 +32,7 @@ fi
 "$VENV/bin/schemathesis" --version
 
 cargo build --quiet -p orca-http --example dev_server
-./target/debug/examples/dev_server --listen "127.0.0.1:$PORT" --no-rate-limit >"$WORK/out" 2>"$WORK/err" &
+"${CARGO_TARGET_DIR:-$ROOT/target}/debug/examples/dev_server" --listen "127.0.0.1:$PORT" --no-rate-limit >"$WORK/out" 2>"$WORK/err" &
 SERVER_PID=$!
 for _ in $(seq 1 100); do
     grep -q '^READY' "$WORK/out" 2>/dev/null && break
