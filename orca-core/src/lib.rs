@@ -59,10 +59,13 @@ pub mod error;
 pub mod executor;
 mod facade;
 pub mod ids;
+pub mod keyfile;
+pub mod location;
 pub mod mask;
 pub mod memory;
 pub mod model;
 pub mod policy;
+pub mod report;
 pub mod scripted;
 pub mod store;
 #[cfg(feature = "testkit")]
