@@ -39,6 +39,13 @@ cargo run -q --example chaos -- --database "${ORCA_TEST_POSTGRES_URL:-postgres:/
 echo "--- schemathesis against the OpenAPI document (admin and viewer tokens)"
 MAX_TIME=${SCHEMATHESIS_MAX_TIME:-90} bash orca-http/schemathesis/run.sh
 
+echo "--- Python bindings: install into a venv, check the stubs, run pytest"
+py_venv=${ORCA_PY_VENV:-$PWD/.venv-py}
+[ -x "$py_venv/bin/python" ] || python3 -m venv "$py_venv"
+"$py_venv/bin/pip" install -q --disable-pip-version-check './orca-py[test]'
+(cd "$(mktemp -d)" && "$py_venv/bin/python" -m mypy.stubtest orca)
+"$py_venv/bin/python" -m pytest -q -p no:cacheprovider orca-py/tests
+
 echo "--- quickstart example"
 out=$(cargo run -q --example quickstart -- 'echo quickstart-ok' 2>/dev/null)
 [ "$out" = "quickstart-ok" ] || { echo "quickstart printed: $out"; exit 1; }
