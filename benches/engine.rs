@@ -37,9 +37,12 @@ async fn open(backend: Backend, dir: &std::path::Path, clock: Arc<dyn Clock>) ->
     match backend {
         Backend::Memory => Arc::new(MemoryStore::new(clock)),
         Backend::Sqlite(sync) => Arc::new(
-            SqliteStore::open(SqliteOptions::new(dir.join("bench.db")).synchronous(sync), clock)
-                .await
-                .expect("open sqlite"),
+            SqliteStore::open(
+                SqliteOptions::new(dir.join("bench.db")).synchronous(sync),
+                clock,
+            )
+            .await
+            .expect("open sqlite"),
         ),
     }
 }
@@ -70,12 +73,25 @@ async fn scenario(backend: Backend, batched: bool, jobs: usize, systems: usize) 
     for i in 0..systems {
         orca.add_system(
             &me,
-            NewSystem { name: format!("s{i}"), system_type: Some(SystemType::Local), tags: vec!["all".into()], ..Default::default() },
+            NewSystem {
+                name: format!("s{i}"),
+                system_type: Some(SystemType::Local),
+                tags: vec!["all".into()],
+                ..Default::default()
+            },
         )
         .await
         .unwrap();
     }
-    let spec = JobSpec { name: None, command: "true".into(), targets: Targets { systems: vec![], tags: vec!["all".into()] }, options: JobOptions::default() };
+    let spec = JobSpec {
+        name: None,
+        command: "true".into(),
+        targets: Targets {
+            systems: vec![],
+            tags: vec!["all".into()],
+        },
+        options: JobOptions::default(),
+    };
     // Submit everything first, then start the engine: measures the burn-down of the queue.
     let mut ids = Vec::with_capacity(jobs);
     for _ in 0..jobs {
@@ -110,7 +126,10 @@ async fn raw_sqlite(sync: Synchronous, n: usize, batch: usize) -> f64 {
         .execute(&mut c)
         .await
         .unwrap();
-    sqlx::query("CREATE INDEX q_status ON q(status, id)").execute(&mut c).await.unwrap();
+    sqlx::query("CREATE INDEX q_status ON q(status, id)")
+        .execute(&mut c)
+        .await
+        .unwrap();
     let start = Instant::now();
     let mut tx = c.begin().await.unwrap();
     for chunk in (0..n).collect::<Vec<_>>().chunks(500) {
@@ -121,7 +140,10 @@ async fn raw_sqlite(sync: Synchronous, n: usize, batch: usize) -> f64 {
             }
             sql.push_str(&format!("({id}, 'pending')"));
         }
-        sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut *tx).await.unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(&mut *tx)
+            .await
+            .unwrap();
     }
     tx.commit().await.unwrap();
     let mut done = 0;
@@ -138,11 +160,13 @@ async fn raw_sqlite(sync: Synchronous, n: usize, batch: usize) -> f64 {
         tx.commit().await.unwrap();
         let mut tx = c.begin().await.unwrap();
         for (id,) in &ids {
-            sqlx::query("UPDATE q SET status = 'completed', exit_code = 0 WHERE id = ? AND owner = 'w'")
-                .bind(id)
-                .execute(&mut *tx)
-                .await
-                .unwrap();
+            sqlx::query(
+                "UPDATE q SET status = 'completed', exit_code = 0 WHERE id = ? AND owner = 'w'",
+            )
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
         }
         tx.commit().await.unwrap();
         done += ids.len();
@@ -158,23 +182,45 @@ fn median(mut v: Vec<f64>) -> f64 {
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let reps = args.iter().position(|a| a == "--reps").and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(3usize);
+    let reps = args
+        .iter()
+        .position(|a| a == "--reps")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3usize);
     let quick = args.iter().any(|a| a == "--quick");
     let scale = if quick { 10 } else { 1 };
-    println!("machine: {} cores, {}", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0), cpu_model());
+    println!(
+        "machine: {} cores, {}",
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(0),
+        cpu_model()
+    );
     println!("repetitions: {reps} (median reported)\n");
     println!("| scenario | store | engine | executions/s (median) |");
     println!("|---|---|---|---:|");
-    let scenarios = [(1usize, 10_000 / scale, "1 job × 10,000 systems"), (1000 / scale, 10, "1,000 jobs × 10 systems")];
+    let scenarios = [
+        (1usize, 10_000 / scale, "1 job × 10,000 systems"),
+        (1000 / scale, 10, "1,000 jobs × 10 systems"),
+    ];
     for (jobs, systems, label) in scenarios {
-        for backend in [Backend::Memory, Backend::Sqlite(Synchronous::Normal), Backend::Sqlite(Synchronous::Full)] {
+        for backend in [
+            Backend::Memory,
+            Backend::Sqlite(Synchronous::Normal),
+            Backend::Sqlite(Synchronous::Full),
+        ] {
             for batched in [true, false] {
                 let mut v = Vec::new();
                 for _ in 0..reps {
                     v.push(scenario(backend, batched, jobs, systems).await);
                 }
                 let mode = if batched { "batched" } else { "unbatched" };
-                println!("| {label} | {} | {mode} | {:.0} |", backend.name(), median(v));
+                println!(
+                    "| {label} | {} | {mode} | {:.0} |",
+                    backend.name(),
+                    median(v)
+                );
             }
         }
     }
@@ -185,8 +231,15 @@ async fn main() {
             for _ in 0..reps {
                 v.push(raw_sqlite(sync, n, batch).await);
             }
-            let s = if sync == Synchronous::Normal { "NORMAL" } else { "FULL" };
-            println!("| raw SQLite loop ({n} rows, batch {batch}) — ceiling | sqlite {s} | none | {:.0} |", median(v));
+            let s = if sync == Synchronous::Normal {
+                "NORMAL"
+            } else {
+                "FULL"
+            };
+            println!(
+                "| raw SQLite loop ({n} rows, batch {batch}) — ceiling | sqlite {s} | none | {:.0} |",
+                median(v)
+            );
         }
     }
 }
@@ -194,6 +247,10 @@ async fn main() {
 fn cpu_model() -> String {
     std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
         .unwrap_or_else(|| "unknown CPU".into())
 }

@@ -55,12 +55,20 @@ async fn run() -> Result<bool, Box<dyn std::error::Error>> {
             JobSpec {
                 name: None,
                 command: command.clone(),
-                targets: Targets { systems: vec!["local".into()], tags: vec![] },
+                targets: Targets {
+                    systems: vec!["local".into()],
+                    tags: vec![],
+                },
                 options: JobOptions::default(),
             },
         )
         .await?;
-    eprintln!("job {} submitted on {} ({})", submitted.job.id, db.display(), command);
+    eprintln!(
+        "job {} submitted on {} ({})",
+        submitted.job.id,
+        db.display(),
+        command
+    );
 
     let mut events = orca.watch_job(&me, submitted.job.id).await?;
     while let Some(ev) = events.next().await {
@@ -82,8 +90,15 @@ async fn run() -> Result<bool, Box<dyn std::error::Error>> {
     let job = orca.get_job(&me, submitted.job.id).await?;
     let execs = orca.job_executions(&me, job.id, Default::default()).await?;
     for e in &execs {
-        let code = e.exit_code.map(|c| c.to_string()).unwrap_or_else(|| "-".into());
-        let why = e.error.as_deref().map(|r| format!(" ({r})")).unwrap_or_default();
+        let code = e
+            .exit_code
+            .map(|c| c.to_string())
+            .unwrap_or_else(|| "-".into());
+        let why = e
+            .error
+            .as_deref()
+            .map(|r| format!(" ({r})"))
+            .unwrap_or_default();
         eprintln!("local: {} exit={code}{why}", e.status.as_str());
     }
     eprintln!("job {}: {}", job.id, job.status.as_str());
