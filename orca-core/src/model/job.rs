@@ -33,14 +33,20 @@ impl Shell {
     }
     /// Parse the text form.
     pub fn parse(s: &str) -> crate::Result<Self> {
-        [Shell::Default, Shell::Sh, Shell::Bash, Shell::Cmd, Shell::Powershell]
-            .into_iter()
-            .find(|x| x.as_str() == s)
-            .ok_or_else(|| {
-                crate::Error::invalid(format!(
-                    "unknown shell '{s}': use default, sh, bash, cmd or powershell"
-                ))
-            })
+        [
+            Shell::Default,
+            Shell::Sh,
+            Shell::Bash,
+            Shell::Cmd,
+            Shell::Powershell,
+        ]
+        .into_iter()
+        .find(|x| x.as_str() == s)
+        .ok_or_else(|| {
+            crate::Error::invalid(format!(
+                "unknown shell '{s}': use default, sh, bash, cmd or powershell"
+            ))
+        })
     }
 }
 
