@@ -26,6 +26,7 @@ mod config;
 mod error;
 mod exec;
 mod hostkey;
+pub mod known_hosts;
 pub mod pool;
 pub mod wrapper;
 

@@ -6,7 +6,7 @@
 //! process that runs the command is the leader of its own process group. The connector runs
 //!
 //! ```text
-//! exec /bin/sh -c '<prelude>; exec <shell> -c "$1"' orca '<user command>'
+//! exec /bin/sh -c '<prelude>; exec <shell> -c "$1"' /bin/sh '<user command>'
 //! ```
 //! through the login shell. The prelude reads the process group of `$$` from
 //! `/proc/$$/stat` (or `ps` where there is no `/proc`) and writes one marker line
@@ -14,7 +14,10 @@
 //! always the first thing on stderr; the connector strips it from the output. It then exports
 //! the environment (`ORCA_EXECUTION_ID` and the command's variables: exporting works on every
 //! server, unlike SSH `env` requests, which sshd refuses unless `AcceptEnv` lists the name) and
-//! `exec`s the user's shell, so the pid (and the group) stay the same.
+//! `exec`s the user's shell, so the pid (and the group) stay the same. For `sh` commands in a
+//! shell that leads its process group (the usual case under sshd) it `eval`s the command in
+//! that shell instead (the group to stop is the same, and one exec of `/bin/sh` less makes a
+//! short command about a sixth cheaper for the server).
 //!
 //! To stop it, the connector opens a second channel on the same connection and runs a small
 //! script that sends `TERM` to the whole group (`kill -TERM -<pgid>`; no `--`, which dash's
@@ -97,9 +100,20 @@ pub(crate) fn wrap(command: &str, shell: Shell, env: &BTreeMap<String, String>) 
         }
         prelude.push_str(&format!("export {k}={}; ", quote(v)));
     }
-    prelude.push_str(&format!("exec {shell_path} -c \"$1\""));
+    if shell_path == "/bin/sh" {
+        // The common case: this shell leads the session's process group, so the whole group
+        // is what gets stopped, and the command can run right here (`eval`) instead of in one
+        // more `/bin/sh`: one exec less per command (about 0.5 ms of server CPU). Elsewhere
+        // `exec` keeps the command on the pid that the marker named.
+        prelude.push_str(
+            "if [ \"$g\" = \"$$\" ]; then orca_c=$1; shift; unset g; \
+             eval \"unset orca_c; $orca_c\"; else exec /bin/sh -c \"$1\"; fi",
+        );
+    } else {
+        prelude.push_str(&format!("exec {shell_path} -c \"$1\""));
+    }
     Ok(format!(
-        "exec /bin/sh -c {} orca {}",
+        "exec /bin/sh -c {} /bin/sh {}",
         quote(&prelude),
         quote(command)
     ))
@@ -320,6 +334,54 @@ mod tests {
             .output()
             .unwrap();
         assert_eq!(String::from_utf8_lossy(&again.stdout).trim(), "gone");
+    }
+
+    /// Runs `wrap(command)` in a local `/bin/sh`, as its own process group or not; returns
+    /// (pid, exit code, stdout, marker).
+    fn run_wrapped(command: &str, leader: bool) -> (u32, i32, String, Option<RemoteProcess>) {
+        use std::os::unix::process::CommandExt;
+        let cmd = wrap(command, Shell::Sh, &BTreeMap::new()).unwrap();
+        let mut c = std::process::Command::new("/bin/sh");
+        c.arg("-c").arg(&cmd);
+        c.stdout(std::process::Stdio::piped());
+        c.stderr(std::process::Stdio::piped());
+        if leader {
+            c.process_group(0);
+        }
+        let child = c.spawn().unwrap();
+        let pid = child.id();
+        let out = child.wait_with_output().unwrap();
+        let mut p = MarkerParser::default();
+        p.feed(&out.stderr);
+        (
+            pid,
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            p.process(),
+        )
+    }
+
+    #[test]
+    fn the_command_keeps_the_marker_pid_and_a_clean_shell() {
+        // Leader: the command is evaluated in the marked shell; otherwise that shell execs
+        // /bin/sh. Either way: same pid, no positional parameters, no prelude variables.
+        let cmd = "echo \"$#:${orca_c-u}:${g-u}:$$\"; exit 3";
+        for leader in [true, false] {
+            let (pid, code, out, marker) = run_wrapped(cmd, leader);
+            assert_eq!(code, 3, "leader={leader}");
+            assert_eq!(out, format!("0:u:u:{pid}\n"), "leader={leader}");
+            let m = marker.expect("marker");
+            assert_eq!(m.pid, pid);
+            assert_eq!(m.pgid == Some(pid), leader);
+        }
+        // Syntax errors and unknown commands behave as in `sh -c`.
+        let (_, code, _, _) = run_wrapped("if then", true);
+        assert_eq!(code, 2);
+        let (_, code, _, _) = run_wrapped("no-such-command-orca", true);
+        assert_eq!(code, 127);
+        // Multi-line commands and here-documents survive.
+        let (_, code, out, _) = run_wrapped("cat <<EOF\nline 'one'\nEOF\necho two", true);
+        assert_eq!((code, out.as_str()), (0, "line 'one'\ntwo\n"));
     }
 
     #[test]
