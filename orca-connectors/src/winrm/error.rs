@@ -118,7 +118,21 @@ impl WinRmError {
     /// Convert into Orca's error. `reached` says whether the command may have reached the host
     /// (then a transient failure is `Retry::Unsafe`).
     pub fn into_error(self, reached: bool) -> Error {
-        let msg = self.to_string();
+        // Text from the server ends up here: keep it printable and bounded, so a hostile or
+        // broken peer cannot put control bytes (NUL breaks PostgreSQL text) or megabytes into
+        // an execution's failure reason.
+        let msg: String = self
+            .to_string()
+            .chars()
+            .take(1024)
+            .map(|c| {
+                if c.is_control() && !matches!(c, '\t' | '\n' | '\r') {
+                    '\u{FFFD}'
+                } else {
+                    c
+                }
+            })
+            .collect();
         let (kind, retry) = match &self {
             WinRmError::Config(_) => (ErrorKind::InvalidInput, Retry::Never),
             WinRmError::Connect(_) => (ErrorKind::ConnectionFailed, transient(reached)),
