@@ -10,6 +10,10 @@
 //! let orca = Orca::builder().store(orca_http::AuditContextLayer::wrap(store)).build().unwrap();
 //! ```
 //! Outside a request (the engine, admin verbs) records pass through unchanged.
+//!
+//! Every change of a user, of a user's grants or of tokens that passes through the layer also
+//! ends the reuse of cached callers in this process ([`crate::auth::cache`]), so logout,
+//! disabling, role and password changes take effect on this node's next request.
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -26,6 +30,7 @@ use orca_core::{
     Result, RevokeTokens, Store, StoreCapabilities, TokenRecord,
 };
 
+use crate::auth::cache::auth_changed;
 use crate::context;
 
 /// Stamps audit records written during a request with its id and client address.
@@ -203,7 +208,9 @@ impl Store for AuditContextLayer {
         counted(self.inner.create_user(user, &stamp(audit)).await)
     }
     async fn update_user(&self, user: &User, audit: &AuditRecord) -> Result<()> {
-        counted(self.inner.update_user(user, &stamp(audit)).await)
+        let r = counted(self.inner.update_user(user, &stamp(audit)).await);
+        auth_changed();
+        r
     }
     async fn get_user(&self, id: UserId) -> Result<User> {
         self.inner.get_user(id).await
@@ -218,7 +225,9 @@ impl Store for AuditContextLayer {
         self.inner.list_grants(user).await
     }
     async fn set_grants(&self, user: UserId, grants: &[Grant], audit: &AuditRecord) -> Result<()> {
-        counted(self.inner.set_grants(user, grants, &stamp(audit)).await)
+        let r = counted(self.inner.set_grants(user, grants, &stamp(audit)).await);
+        auth_changed();
+        r
     }
     async fn create_token(&self, token: &TokenRecord, audit: Option<&AuditRecord>) -> Result<()> {
         let audit = stamp_opt(audit);
@@ -234,6 +243,7 @@ impl Store for AuditContextLayer {
     async fn revoke_tokens(&self, which: RevokeTokens, audit: Option<&AuditRecord>) -> Result<u64> {
         let audit = stamp_opt(audit);
         let r = self.inner.revoke_tokens(which, audit.as_deref()).await;
+        auth_changed();
         if audit.is_some() { counted(r) } else { r }
     }
     async fn list_tokens(&self, user: UserId) -> Result<Vec<TokenRecord>> {

@@ -94,6 +94,9 @@ impl<'de> serde::Deserialize<'de> for JwtSecret {
     }
 }
 
+/// The longest `http.auth.cache_ttl_ms` accepted.
+pub const MAX_CACHE_TTL_MS: u64 = 5000;
+
 /// Tokens and sessions.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -116,6 +119,12 @@ pub struct AuthConfig {
     pub api_token_max_days: Option<u64>,
     /// Lifetime of a WebSocket ticket, in seconds (at most 120).
     pub ws_ticket_ttl_seconds: u64,
+    /// How long this node reuses a verified bearer credential and the caller's role and
+    /// grants read with it, in milliseconds (at most 5000; 0: read them on every request).
+    /// Changes made on this node (logout, disabling, role, grants, password, token revocation)
+    /// take effect on the next request regardless; changes made on another node take effect
+    /// here within this bound.
+    pub cache_ttl_ms: u64,
 }
 
 impl Default for AuthConfig {
@@ -129,6 +138,7 @@ impl Default for AuthConfig {
             refresh_ttl_seconds: 14 * 24 * 3600,
             api_token_max_days: Some(365),
             ws_ticket_ttl_seconds: 30,
+            cache_ttl_ms: 1000,
         }
     }
 }
@@ -203,6 +213,12 @@ impl HttpConfig {
         if a.ws_ticket_ttl_seconds == 0 || a.ws_ticket_ttl_seconds > 120 {
             return bad("auth.ws_ticket_ttl_seconds", "must be between 1 and 120");
         }
+        if a.cache_ttl_ms > MAX_CACHE_TTL_MS {
+            return bad(
+                "auth.cache_ttl_ms",
+                &format!("must be at most {MAX_CACHE_TTL_MS} (0 switches the cache off)"),
+            );
+        }
         let r = &self.rate_limit;
         if r.enabled
             && [
@@ -264,6 +280,11 @@ mod tests {
         let mut c = with_secret();
         c.cors.allowed_origins = vec!["*".into()];
         assert!(c.validate().unwrap_err().message().contains("cors"));
+        let mut c = with_secret();
+        c.auth.cache_ttl_ms = MAX_CACHE_TTL_MS + 1;
+        assert!(c.validate().unwrap_err().message().contains("cache_ttl_ms"));
+        c.auth.cache_ttl_ms = 0;
+        c.validate().unwrap();
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use orca_core::model::AuditRecord;
 use orca_core::{Error, Orca, Result};
 
+use crate::auth::cache::AuthCache;
 use crate::auth::jwt::JwtKeys;
 use crate::config::HttpConfig;
 use crate::context;
@@ -26,6 +27,7 @@ pub struct StateInner {
     pub(crate) jwt: JwtKeys,
     pub(crate) limiter: LocalLimiter,
     pub(crate) metrics: Metrics,
+    pub(crate) auth_cache: AuthCache,
 }
 
 impl std::fmt::Debug for AppState {
@@ -62,6 +64,7 @@ impl AppState {
             .as_ref()
             .ok_or_else(|| Error::invalid("http.auth.jwt_secret is required"))?;
         let jwt = JwtKeys::new(secret.bytes(), &config.auth);
+        let auth_cache = AuthCache::new(std::time::Duration::from_millis(config.auth.cache_ttl_ms));
         let metrics = Metrics::default();
         metrics.follow_bus(&orca);
         Ok(AppState {
@@ -71,6 +74,7 @@ impl AppState {
                 jwt,
                 limiter: LocalLimiter::default(),
                 metrics,
+                auth_cache,
             }),
         })
     }

@@ -104,6 +104,12 @@ impl JwtKeys {
     /// Verify a token: signature (HS256 only), `exp`/`nbf` with the leeway, issuer, audience,
     /// and `typ == "access"`. Returns the user and the session.
     pub fn verify(&self, token: &str) -> Result<(UserId, uuid::Uuid), Rejected> {
+        self.verify_until(token).map(|(user, sid, _)| (user, sid))
+    }
+
+    /// [`JwtKeys::verify`], also returning until when (Unix seconds: `exp` plus the leeway)
+    /// the token is accepted.
+    pub fn verify_until(&self, token: &str) -> Result<(UserId, uuid::Uuid, u64), Rejected> {
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map_err(|e| Rejected(format!("{e}")))?;
         let c = data.claims;
@@ -118,7 +124,7 @@ impl JwtKeys {
             .parse::<UserId>()
             .map_err(|_| Rejected("bad subject".into()))?;
         let sid = uuid::Uuid::parse_str(&c.sid).map_err(|_| Rejected("bad session id".into()))?;
-        Ok((user, sid))
+        Ok((user, sid, c.exp.saturating_add(self.validation.leeway)))
     }
 }
 

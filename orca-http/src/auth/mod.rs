@@ -4,8 +4,11 @@
 //!
 //! Every authenticated request reads the user's role, active flag and grants fresh
 //! ([`orca_core::Orca::principal_for`]) and checks that its session is still open, so logout,
-//! disabling a user and role changes take effect on the next request.
+//! disabling a user and role changes take effect on the next request. A verified credential and
+//! what was read with it are reused for at most `http.auth.cache_ttl_ms` (module `cache`); changes
+//! made on this node end that reuse at once.
 
+pub(crate) mod cache;
 pub mod jwt;
 pub mod password;
 mod session;

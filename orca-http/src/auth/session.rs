@@ -6,6 +6,7 @@ use orca_core::{ErrorKind, RevokeTokens, TokenKind, TokenRecord};
 use poem_openapi::Object;
 use secrecy::SecretString;
 
+use super::cache::{self, Validity};
 use super::{
     Caller, Purpose, Via, live, new_secret, role_cap, secret_hash, session_hash, well_formed,
 };
@@ -258,11 +259,53 @@ impl AppState {
     }
 
     /// Authenticate a bearer credential (an access token or an API token) and read the
-    /// caller's principal as stored now.
+    /// caller's principal as stored now, or as stored at most `http.auth.cache_ttl_ms` ago
+    /// when nothing about users or tokens changed on this node since (see `auth::cache`).
     pub(crate) async fn authenticate(&self, bearer: &str) -> ApiResult<Caller> {
+        let cached = if self.auth_cache.enabled() {
+            let key = cache::key(bearer);
+            match self.auth_cache.get(&key, self.now()) {
+                Some(c) => Ok(c),
+                None => Err(Some(key)),
+            }
+        } else {
+            Err(None)
+        };
+        let caller = match cached {
+            Ok(c) => c,
+            Err(key) => {
+                let read_at = cache::epoch();
+                let (caller, validity) = self.authenticate_uncached(bearer).await?;
+                if let Some(key) = key {
+                    self.auth_cache.insert(key, &caller, read_at, validity);
+                }
+                caller
+            }
+        };
+        if let Some(c) = context::current() {
+            c.set_actor(Actor {
+                name: caller.principal.name.clone(),
+                user_id: Some(caller.user_id),
+            });
+        }
+        let key = match caller.via {
+            Via::ApiToken(id) => format!("token:{id}"),
+            Via::Session(_) => format!("user:{}", caller.user_id),
+        };
+        self.local_limit(
+            &key,
+            self.config.rate_limit.per_caller_per_minute,
+            "requests by this caller",
+        )?;
+        Ok(caller)
+    }
+
+    /// Verify a bearer credential and read its session or token record, the user and the
+    /// grants from the store; also says how long the result may be reused.
+    async fn authenticate_uncached(&self, bearer: &str) -> ApiResult<(Caller, Validity)> {
         let now = self.now();
         let store = self.orca.store();
-        let (user_id, via, cap) = if bearer.starts_with(Purpose::Api.prefix()) {
+        let (user_id, via, cap, validity) = if bearer.starts_with(Purpose::Api.prefix()) {
             let invalid =
                 || ApiError::unauthenticated("the API token is invalid, expired or revoked");
             if !well_formed(bearer, Purpose::Api) {
@@ -276,9 +319,13 @@ impl AppState {
             if Purpose::of(&rec) != Some(Purpose::Api) || !live(&rec, now) {
                 return Err(invalid());
             }
-            (rec.user_id, Via::ApiToken(rec.id), role_cap(&rec))
+            let validity = Validity {
+                token_until_unix: None,
+                record_expires: rec.expires_at,
+            };
+            (rec.user_id, Via::ApiToken(rec.id), role_cap(&rec), validity)
         } else {
-            let (user, sid) = self.jwt.verify(bearer).map_err(|r| {
+            let (user, sid, until) = self.jwt.verify_until(bearer).map_err(|r| {
                 tracing::debug!(request_id = %context::request_id(), reason = %r.0, "access token refused");
                 ApiError::unauthenticated("the access token is invalid or expired; refresh it or log in again")
             })?;
@@ -295,31 +342,23 @@ impl AppState {
             {
                 return Err(ApiError::unauthenticated(SESSION_ENDED));
             }
-            (user, Via::Session(sid), None)
+            let validity = Validity {
+                token_until_unix: Some(until),
+                record_expires: rec.expires_at,
+            };
+            (user, Via::Session(sid), None, validity)
         };
         let mut principal = self.orca.principal_for(user_id).await?;
         if let Some(cap) = cap {
             principal.role = principal.role.min(cap);
         }
-        if let Some(c) = context::current() {
-            c.set_actor(Actor {
-                name: principal.name.clone(),
-                user_id: Some(user_id),
-            });
-        }
-        let key = match via {
-            Via::ApiToken(id) => format!("token:{id}"),
-            Via::Session(_) => format!("user:{user_id}"),
-        };
-        self.local_limit(
-            &key,
-            self.config.rate_limit.per_caller_per_minute,
-            "requests by this caller",
-        )?;
-        Ok(Caller {
-            principal,
-            user_id,
-            via,
-        })
+        Ok((
+            Caller {
+                principal,
+                user_id,
+                via,
+            },
+            validity,
+        ))
     }
 }

@@ -3,6 +3,7 @@
 mod common;
 
 mod audit;
+mod auth_cache;
 mod auth_flows;
 mod bad_input;
 mod canary;
