@@ -68,31 +68,7 @@ pub(crate) fn db_err(e: sqlx::Error) -> Error {
                 }
                 _ => {}
             }
-            match primary_code(&e) {
-                Some(SQLITE_BUSY | SQLITE_LOCKED) => Error::storage(format!(
-                    "the SQLite database stayed locked by another writer beyond the busy timeout \
-                     ({msg}); retry, or raise the busy timeout"
-                )),
-                Some(SQLITE_READONLY) => Error::storage(format!(
-                    "the SQLite database is read-only ({msg}): check the file's permissions"
-                ))
-                .with_retry(orca_core::Retry::Never),
-                Some(SQLITE_FULL) => Error::storage(format!(
-                    "the disk holding the SQLite database is full ({msg}): free some space"
-                )),
-                Some(SQLITE_CORRUPT) => Error::storage(format!(
-                    "the SQLite database is corrupt ({msg}): restore it from a backup"
-                ))
-                .with_retry(orca_core::Retry::Never),
-                Some(SQLITE_NOTADB) => Error::new(
-                    ErrorKind::Incompatible,
-                    format!("the file is not an SQLite database ({msg})"),
-                ),
-                Some(SQLITE_IOERR | SQLITE_CANTOPEN) => {
-                    Error::storage(format!("SQLite could not read or write its files: {msg}"))
-                }
-                _ => Error::storage(format!("SQLite error: {msg}")),
-            }
+            failure(primary_code(&e), &msg)
         }
         sqlx::Error::RowNotFound => Error::not_found("no such record"),
         sqlx::Error::PoolTimedOut => {
@@ -105,6 +81,56 @@ pub(crate) fn db_err(e: sqlx::Error) -> Error {
         sqlx::Error::ColumnDecode { .. }
         | sqlx::Error::Decode(_)
         | sqlx::Error::ColumnNotFound(_) => Error::unexpected(format!(
+            "a row of the SQLite database could not be read: {e}"
+        )),
+        _ => Error::storage(format!("SQLite error: {e}")),
+    }
+}
+
+/// An SQLite failure (primary result code `primary`, message `msg`) as an error that says
+/// what to do; the same for both drivers.
+fn failure(primary: Option<i64>, msg: &str) -> Error {
+    match primary {
+        Some(SQLITE_BUSY | SQLITE_LOCKED) => Error::storage(format!(
+            "the SQLite database stayed locked by another writer beyond the busy timeout \
+             ({msg}); retry, or raise the busy timeout"
+        )),
+        Some(SQLITE_READONLY) => Error::storage(format!(
+            "the SQLite database is read-only ({msg}): check the file's permissions"
+        ))
+        .with_retry(orca_core::Retry::Never),
+        Some(SQLITE_FULL) => Error::storage(format!(
+            "the disk holding the SQLite database is full ({msg}): free some space"
+        )),
+        Some(SQLITE_CORRUPT) => Error::storage(format!(
+            "the SQLite database is corrupt ({msg}): restore it from a backup"
+        ))
+        .with_retry(orca_core::Retry::Never),
+        Some(SQLITE_NOTADB) => Error::new(
+            ErrorKind::Incompatible,
+            format!("the file is not an SQLite database ({msg})"),
+        ),
+        Some(SQLITE_IOERR | SQLITE_CANTOPEN) => {
+            Error::storage(format!("SQLite could not read or write its files: {msg}"))
+        }
+        _ => Error::storage(format!("SQLite error: {msg}")),
+    }
+}
+
+/// Convert a rusqlite error of an inline read (see [`super::inline`]).
+pub(crate) fn inline_err(e: rusqlite::Error) -> Error {
+    use rusqlite::Error as E;
+    match &e {
+        E::SqliteFailure(f, msg) => {
+            let msg = msg.clone().unwrap_or_else(|| f.to_string());
+            failure(Some(i64::from(f.extended_code) & 0xff), &msg)
+        }
+        E::FromSqlConversionFailure(..)
+        | E::IntegralValueOutOfRange(..)
+        | E::Utf8Error(..)
+        | E::InvalidColumnIndex(_)
+        | E::InvalidColumnName(_)
+        | E::InvalidColumnType(..) => Error::unexpected(format!(
             "a row of the SQLite database could not be read: {e}"
         )),
         _ => Error::storage(format!("SQLite error: {e}")),

@@ -12,8 +12,21 @@ use uuid::Uuid;
 
 use super::SqliteStore;
 use super::error::db_err;
+use super::inline;
 use super::rows::{self, i, to_json, us};
 use super::tx::{self, CHUNK, Deltas};
+
+/// A job by id (see [`get`]).
+pub(crate) const GET_JOB: &str = concat!("SELECT ", rows::job_cols!(), " FROM jobs WHERE id = ?");
+/// A job's counts by id (see [`counts`]).
+pub(crate) const JOB_COUNTS: &str =
+    concat!("SELECT ", rows::count_cols!(), " FROM jobs WHERE id = ?");
+/// An execution by id (see [`get_execution`]).
+pub(crate) const GET_EXECUTION: &str = concat!(
+    "SELECT ",
+    rows::exec_cols!(),
+    " FROM executions WHERE id = ?"
+);
 
 fn job_missing(id: JobId) -> Error {
     Error::not_found(format!("job {id} not found")).with_job(id)
@@ -140,17 +153,8 @@ async fn insert_executions(conn: &mut SqliteConnection, part: &[Execution]) -> R
 }
 
 pub(crate) async fn get(s: &SqliteStore, id: JobId) -> Result<Job> {
-    let row = sqlx::query(AssertSqlSafe(format!(
-        "SELECT {} FROM jobs WHERE id = ?",
-        rows::JOB_COLS
-    )))
-    .bind(id.0)
-    .fetch_optional(&s.reader)
-    .await
-    .map_err(db_err)?;
-    row.as_ref()
-        .map(rows::job)
-        .transpose()?
+    inline::one(s, GET_JOB, id.0)
+        .await?
         .ok_or_else(|| job_missing(id))
 }
 
@@ -170,17 +174,8 @@ pub(crate) async fn list(s: &SqliteStore, f: &JobFilter, page: Page) -> Result<V
 }
 
 pub(crate) async fn counts(s: &SqliteStore, id: JobId) -> Result<StatusCounts> {
-    let row = sqlx::query(AssertSqlSafe(format!(
-        "SELECT {} FROM jobs WHERE id = ?",
-        rows::COUNT_COLS
-    )))
-    .bind(id.0)
-    .fetch_optional(&s.reader)
-    .await
-    .map_err(db_err)?;
-    row.as_ref()
-        .map(rows::counts)
-        .transpose()?
+    inline::one(s, JOB_COUNTS, id.0)
+        .await?
         .ok_or_else(|| job_missing(id))
 }
 
@@ -207,17 +202,8 @@ pub(crate) async fn list_executions(
 }
 
 pub(crate) async fn get_execution(s: &SqliteStore, id: ExecutionId) -> Result<Execution> {
-    let row = sqlx::query(AssertSqlSafe(format!(
-        "SELECT {} FROM executions WHERE id = ?",
-        rows::EXEC_COLS
-    )))
-    .bind(id.0)
-    .fetch_optional(&s.reader)
-    .await
-    .map_err(db_err)?;
-    row.as_ref()
-        .map(rows::execution)
-        .transpose()?
+    inline::one(s, GET_EXECUTION, id.0)
+        .await?
         .ok_or_else(|| execution_missing(id))
 }
 

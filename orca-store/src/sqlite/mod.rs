@@ -5,6 +5,11 @@
 //! UUID blobs and times integer microseconds (UTC). Each job keeps its per-state counts, so its
 //! status never needs a scan of its executions.
 //!
+//! Point reads by id or unique name (those of every authenticated request) run inline on the
+//! calling task, over a few connections of their own, rather than through the pool and its
+//! connection threads; they fall back to the pool whenever those connections are taken or
+//! SQLite is busy ([`SqliteOptions::inline_reads`]).
+//!
 //! **One engine per database.** [`SqliteStore::open`] with `engine: true` takes an exclusive
 //! lock on `<db>.lock` for the life of the store; a second engine gets
 //! [`orca_core::ErrorKind::Incompatible`]. Clients (`engine: false`, e.g. a script next to a
@@ -29,6 +34,9 @@
 mod backend;
 mod config;
 mod error;
+mod inline;
+#[cfg(test)]
+mod inline_tests;
 mod jobs;
 mod leases;
 mod open;
@@ -68,6 +76,8 @@ pub struct SqliteSettings {
 pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
+    /// Connections for inline point reads (see `inline`).
+    inline: inline::InlineReaders,
     clock: Arc<dyn Clock>,
     options: SqliteOptions,
     /// The engine lock, held for the life of the store.
@@ -109,10 +119,20 @@ impl SqliteStore {
                 return Err(e);
             }
         };
+        // After the writer: the file exists and has the current schema.
+        let inline = match inline::InlineReaders::open(&options) {
+            Ok(i) => i,
+            Err(e) => {
+                reader.close().await;
+                writer.close().await;
+                return Err(e);
+            }
+        };
         tracing::debug!(path = %options.path.display(), engine = options.engine, "opened SQLite store");
         Ok(SqliteStore {
             writer,
             reader,
+            inline,
             clock,
             options,
             _lock: lock,
@@ -171,8 +191,18 @@ impl SqliteStore {
 
     /// Close the connections and release the engine lock.
     pub async fn close(self) {
-        self.reader.close().await;
-        self.writer.close().await;
+        let SqliteStore {
+            writer,
+            reader,
+            inline,
+            _lock,
+            ..
+        } = self;
+        // The writer closes last (it may checkpoint the WAL), then the engine lock goes.
+        drop(inline);
+        reader.close().await;
+        writer.close().await;
+        drop(_lock);
     }
 
     fn now(&self) -> Timestamp {

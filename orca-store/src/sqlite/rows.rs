@@ -1,4 +1,8 @@
 //! Rows to model values and back: ids are UUID blobs, times integer microseconds, lists JSON.
+//!
+//! The decoders read a [`Record`]: a sqlx row (reads through the pools) or a rusqlite row (the
+//! inline point reads of [`super::inline`]), so both paths share one mapping. The column lists
+//! are macros as well as constants, so that fixed statements are `concat!`ed into static SQL.
 
 use orca_core::ids::{AuditId, ExecutionId, HostKeyId, JobId, LeaseToken, SystemId, UserId};
 use orca_core::model::{
@@ -7,11 +11,95 @@ use orca_core::model::{
     Stream, System, SystemType, Timestamp, User,
 };
 use orca_core::{Result, TokenKind, TokenRecord};
-use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
+use sqlx::{Row, Sqlite};
 use uuid::Uuid;
 
-use super::error::{corrupt, db_err};
+use super::error::{corrupt, db_err, inline_err};
+
+/// A column type that both drivers decode alike: UUID blobs, text, integers, booleans, blobs
+/// and their `Option`s (NULL).
+pub(crate) trait Value:
+    for<'r> sqlx::Decode<'r, Sqlite> + sqlx::Type<Sqlite> + rusqlite::types::FromSql
+{
+}
+
+impl<T> Value for T where
+    T: for<'r> sqlx::Decode<'r, Sqlite> + sqlx::Type<Sqlite> + rusqlite::types::FromSql
+{
+}
+
+/// A row being decoded, from either driver.
+pub(crate) trait Record {
+    /// The value of the column named `col`.
+    fn value<T: Value>(&self, col: &str) -> Result<T>;
+}
+
+impl Record for SqliteRow {
+    fn value<T: Value>(&self, col: &str) -> Result<T> {
+        self.try_get(col).map_err(db_err)
+    }
+}
+
+/// A rusqlite row. Its columns are looked up by name from just after the last one found: the
+/// decoders read them in about the order of the column lists, so a lookup is mostly one
+/// comparison rather than a scan of the names through SQLite's C API (which showed up in
+/// profiles of the hot reads).
+pub(crate) struct InlineRow<'r, 's> {
+    row: &'r rusqlite::Row<'s>,
+    next: std::cell::Cell<usize>,
+}
+
+impl<'r, 's> InlineRow<'r, 's> {
+    pub(crate) fn new(row: &'r rusqlite::Row<'s>) -> Self {
+        InlineRow {
+            row,
+            next: std::cell::Cell::new(0),
+        }
+    }
+}
+
+impl Record for InlineRow<'_, '_> {
+    fn value<T: Value>(&self, col: &str) -> Result<T> {
+        let stmt = self.row.as_ref();
+        let n = stmt.column_count();
+        let start = self.next.get();
+        for k in 0..n {
+            let i = (start + k) % n;
+            if stmt.column_name(i).is_ok_and(|name| name == col) {
+                self.next.set(i + 1);
+                return self.row.get(i).map_err(inline_err);
+            }
+        }
+        Err(inline_err(rusqlite::Error::InvalidColumnName(col.into())))
+    }
+}
+
+/// A model value read from one row.
+pub(crate) trait FromRecord: Sized {
+    /// Decode `row`.
+    fn from_record<R: Record>(row: &R) -> Result<Self>;
+}
+
+macro_rules! from_record {
+    ($($t:ty => $f:ident),* $(,)?) => {$(
+        impl FromRecord for $t {
+            fn from_record<R: Record>(row: &R) -> Result<Self> {
+                $f(row)
+            }
+        }
+    )*};
+}
+
+from_record! {
+    System => system,
+    Job => job,
+    StatusCounts => counts,
+    Execution => execution,
+    User => user,
+    Scope => scope,
+    TokenRecord => token,
+}
 
 /// Microseconds since the epoch.
 pub(crate) fn us(t: Timestamp) -> i64 {
@@ -36,14 +124,11 @@ fn u(v: i64) -> u64 {
     u64::try_from(v).unwrap_or(0)
 }
 
-fn get<'r, T: sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>>(
-    row: &'r SqliteRow,
-    col: &str,
-) -> Result<T> {
-    row.try_get(col).map_err(db_err)
+fn get<T: Value>(row: &impl Record, col: &str) -> Result<T> {
+    row.value(col)
 }
 
-fn json<T: serde::de::DeserializeOwned>(row: &SqliteRow, col: &str) -> Result<T> {
+fn json<T: serde::de::DeserializeOwned>(row: &impl Record, col: &str) -> Result<T> {
     let text: String = get(row, col)?;
     serde_json::from_str(&text).map_err(|e| corrupt(col, e))
 }
@@ -54,11 +139,17 @@ pub(crate) fn to_json<T: serde::Serialize>(v: &T) -> Result<String> {
 }
 
 /// Columns of `systems` read by [`system`].
-pub(crate) const SYSTEM_COLS: &str = "id, name, hostname, port, system_type, username, \
-    credential, tags, active, health_status, health_checked_at, health_latency_ms, \
-    health_reason, host_key_policy, options, created_at, updated_at";
+macro_rules! system_cols {
+    () => {
+        "id, name, hostname, port, system_type, username, \
+        credential, tags, active, health_status, health_checked_at, health_latency_ms, \
+        health_reason, host_key_policy, options, created_at, updated_at"
+    };
+}
+pub(crate) use system_cols;
+pub(crate) const SYSTEM_COLS: &str = system_cols!();
 
-pub(crate) fn system(row: &SqliteRow) -> Result<System> {
+pub(crate) fn system(row: &impl Record) -> Result<System> {
     let port: i64 = get(row, "port")?;
     Ok(System {
         id: SystemId(get(row, "id")?),
@@ -85,7 +176,7 @@ pub(crate) fn system(row: &SqliteRow) -> Result<System> {
 
 pub(crate) const HOST_KEY_COLS: &str = "id, system_id, algorithm, fingerprint, created_at";
 
-pub(crate) fn host_key(row: &SqliteRow) -> Result<HostKey> {
+pub(crate) fn host_key(row: &impl Record) -> Result<HostKey> {
     Ok(HostKey {
         id: HostKeyId(get(row, "id")?),
         system_id: SystemId(get(row, "system_id")?),
@@ -96,10 +187,16 @@ pub(crate) fn host_key(row: &SqliteRow) -> Result<HostKey> {
 }
 
 /// Columns of `jobs` read by [`job`].
-pub(crate) const JOB_COLS: &str = "id, name, command, created_by, created_by_id, targets, \
-    options, status, created_at, updated_at";
+macro_rules! job_cols {
+    () => {
+        "id, name, command, created_by, created_by_id, targets, \
+        options, status, created_at, updated_at"
+    };
+}
+pub(crate) use job_cols;
+pub(crate) const JOB_COLS: &str = job_cols!();
 
-pub(crate) fn job(row: &SqliteRow) -> Result<Job> {
+pub(crate) fn job(row: &impl Record) -> Result<Job> {
     Ok(Job {
         id: JobId(get(row, "id")?),
         name: get(row, "name")?,
@@ -115,10 +212,15 @@ pub(crate) fn job(row: &SqliteRow) -> Result<Job> {
 }
 
 /// Columns of `jobs` read by [`counts`].
-pub(crate) const COUNT_COLS: &str =
-    "n_pending, n_running, n_completed, n_failed, n_timeout, n_cancelled, n_lost";
+macro_rules! count_cols {
+    () => {
+        "n_pending, n_running, n_completed, n_failed, n_timeout, n_cancelled, n_lost"
+    };
+}
+pub(crate) use count_cols;
+pub(crate) const COUNT_COLS: &str = count_cols!();
 
-pub(crate) fn counts(row: &SqliteRow) -> Result<StatusCounts> {
+pub(crate) fn counts(row: &impl Record) -> Result<StatusCounts> {
     Ok(StatusCounts {
         pending: u(get(row, "n_pending")?),
         running: u(get(row, "n_running")?),
@@ -131,11 +233,17 @@ pub(crate) fn counts(row: &SqliteRow) -> Result<StatusCounts> {
 }
 
 /// Columns of `executions` read by [`execution`].
-pub(crate) const EXEC_COLS: &str = "id, job_id, system_id, attempt, status, created_at, \
-    not_before, started_at, completed_at, exit_code, signal, error, lease_owner, lease_token, \
-    lease_expires_at, cancel_requested, output_bytes, output_dropped, next_seq";
+macro_rules! exec_cols {
+    () => {
+        "id, job_id, system_id, attempt, status, created_at, \
+        not_before, started_at, completed_at, exit_code, signal, error, lease_owner, lease_token, \
+        lease_expires_at, cancel_requested, output_bytes, output_dropped, next_seq"
+    };
+}
+pub(crate) use exec_cols;
+pub(crate) const EXEC_COLS: &str = exec_cols!();
 
-pub(crate) fn execution(row: &SqliteRow) -> Result<Execution> {
+pub(crate) fn execution(row: &impl Record) -> Result<Execution> {
     let id = ExecutionId(get(row, "id")?);
     let status = ExecutionStatus::parse(&get::<String>(row, "status")?)?;
     let owner: Option<String> = get(row, "lease_owner")?;
@@ -175,7 +283,7 @@ pub(crate) fn execution(row: &SqliteRow) -> Result<Execution> {
     })
 }
 
-pub(crate) fn chunk(row: &SqliteRow) -> Result<OutputChunk> {
+pub(crate) fn chunk(row: &impl Record) -> Result<OutputChunk> {
     let data: Vec<u8> = get(row, "data")?;
     Ok(OutputChunk {
         execution_id: ExecutionId(get(row, "execution_id")?),
@@ -189,7 +297,7 @@ pub(crate) fn chunk(row: &SqliteRow) -> Result<OutputChunk> {
 pub(crate) const AUDIT_COLS: &str = "id, at, event_type, actor, actor_id, resource_type, \
     resource_id, action, outcome, details";
 
-pub(crate) fn audit(row: &SqliteRow) -> Result<AuditRecord> {
+pub(crate) fn audit(row: &impl Record) -> Result<AuditRecord> {
     Ok(AuditRecord {
         id: AuditId(get(row, "id")?),
         at: ts(get(row, "at")?)?,
@@ -204,10 +312,15 @@ pub(crate) fn audit(row: &SqliteRow) -> Result<AuditRecord> {
     })
 }
 
-pub(crate) const USER_COLS: &str =
-    "id, username, role, password_hash, active, created_at, updated_at";
+macro_rules! user_cols {
+    () => {
+        "id, username, role, password_hash, active, created_at, updated_at"
+    };
+}
+pub(crate) use user_cols;
+pub(crate) const USER_COLS: &str = user_cols!();
 
-pub(crate) fn user(row: &SqliteRow) -> Result<User> {
+pub(crate) fn user(row: &impl Record) -> Result<User> {
     Ok(User {
         id: UserId(get(row, "id")?),
         username: get(row, "username")?,
@@ -228,7 +341,7 @@ pub(crate) fn scope_cols(s: &Scope) -> (&'static str, Option<String>) {
     }
 }
 
-pub(crate) fn scope(row: &SqliteRow) -> Result<Scope> {
+pub(crate) fn scope(row: &impl Record) -> Result<Scope> {
     let kind: String = get(row, "scope_kind")?;
     let value: Option<String> = get(row, "scope_value")?;
     match (kind.as_str(), value) {
@@ -246,10 +359,16 @@ pub(crate) fn token_kind(k: TokenKind) -> &'static str {
     }
 }
 
-pub(crate) const TOKEN_COLS: &str = "id, user_id, kind, family, hash, name, scopes, created_at, \
-    expires_at, used_at, revoked_at";
+macro_rules! token_cols {
+    () => {
+        "id, user_id, kind, family, hash, name, scopes, created_at, \
+        expires_at, used_at, revoked_at"
+    };
+}
+pub(crate) use token_cols;
+pub(crate) const TOKEN_COLS: &str = token_cols!();
 
-pub(crate) fn token(row: &SqliteRow) -> Result<TokenRecord> {
+pub(crate) fn token(row: &impl Record) -> Result<TokenRecord> {
     let kind: String = get(row, "kind")?;
     Ok(TokenRecord {
         id: get(row, "id")?,

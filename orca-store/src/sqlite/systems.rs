@@ -8,8 +8,22 @@ use sqlx::{QueryBuilder, Sqlite};
 
 use super::SqliteStore;
 use super::error::db_err;
+use super::inline;
 use super::rows::{self, i, to_json, us};
 use super::tx;
+
+/// A system by id (see [`get`]).
+pub(crate) const GET_SYSTEM: &str = concat!(
+    "SELECT ",
+    rows::system_cols!(),
+    " FROM systems WHERE id = ?"
+);
+/// A system by name (see [`find`]).
+pub(crate) const FIND_SYSTEM: &str = concat!(
+    "SELECT ",
+    rows::system_cols!(),
+    " FROM systems WHERE name = ?"
+);
 
 fn missing(id: SystemId) -> Error {
     Error::not_found(format!("system {id} not found")).with_system(id)
@@ -128,32 +142,14 @@ pub(crate) async fn delete(s: &SqliteStore, id: SystemId, audit: &AuditRecord) -
 }
 
 pub(crate) async fn get(s: &SqliteStore, id: SystemId) -> Result<System> {
-    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {} FROM systems WHERE id = ?",
-        rows::SYSTEM_COLS
-    )))
-    .bind(id.0)
-    .fetch_optional(&s.reader)
-    .await
-    .map_err(db_err)?;
-    row.as_ref()
-        .map(rows::system)
-        .transpose()?
+    inline::one(s, GET_SYSTEM, id.0)
+        .await?
         .ok_or_else(|| missing(id))
 }
 
 pub(crate) async fn find(s: &SqliteStore, name: &str) -> Result<System> {
-    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {} FROM systems WHERE name = ?",
-        rows::SYSTEM_COLS
-    )))
-    .bind(name)
-    .fetch_optional(&s.reader)
-    .await
-    .map_err(db_err)?;
-    row.as_ref()
-        .map(rows::system)
-        .transpose()?
+    inline::one(s, FIND_SYSTEM, name)
+        .await?
         .ok_or_else(|| Error::not_found(format!("no system named '{name}'")))
 }
 

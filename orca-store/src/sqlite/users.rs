@@ -1,25 +1,47 @@
 //! Audit records, users, grants, tokens and rate limits.
 
 use orca_core::ids::UserId;
-use orca_core::model::{AuditFilter, AuditRecord, Grant, Page, Timestamp, User};
+use orca_core::model::{AuditFilter, AuditRecord, Grant, Page, Scope, Timestamp, User};
 use orca_core::{Error, Result, RevokeTokens, TokenRecord};
 use sqlx::sqlite::SqliteConnection;
 use sqlx::{AssertSqlSafe, QueryBuilder, Sqlite};
 
 use super::SqliteStore;
 use super::error::db_err;
+use super::inline::{self, Miss};
 use super::rows::{self, to_json, us};
 use super::tx;
 
 /// How long rate-limit windows are kept: one day.
 const RATE_LIMIT_RETENTION_US: i64 = 24 * 3600 * 1_000_000;
 
+/// A user by id (see [`get_user`]).
+pub(crate) const GET_USER: &str =
+    concat!("SELECT ", rows::user_cols!(), " FROM users WHERE id = ?");
+/// A user by name (see [`find_user`]).
+pub(crate) const FIND_USER: &str = concat!(
+    "SELECT ",
+    rows::user_cols!(),
+    " FROM users WHERE username = ?"
+);
+/// Whether a user exists.
+const USER_EXISTS: &str = "SELECT 1 FROM users WHERE id = ?";
+/// A user's grants in the order they were set (see [`list_grants`]).
+pub(crate) const LIST_GRANTS: &str =
+    "SELECT scope_kind, scope_value FROM grants WHERE user_id = ? ORDER BY rowid";
+/// A token by the hash of its secret (see [`find_token`]).
+pub(crate) const FIND_TOKEN: &str = concat!(
+    "SELECT ",
+    rows::token_cols!(),
+    " FROM tokens WHERE hash = ?"
+);
+
 fn user_missing(id: UserId) -> Error {
     Error::not_found(format!("user {id} not found"))
 }
 
 async fn user_exists(conn: &mut SqliteConnection, id: UserId) -> Result<()> {
-    let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM users WHERE id = ?")
+    let found: Option<i64> = sqlx::query_scalar(USER_EXISTS)
         .bind(id.0)
         .fetch_optional(conn)
         .await
@@ -107,30 +129,14 @@ pub(crate) async fn update_user(s: &SqliteStore, u: &User, audit: &AuditRecord) 
     tx.commit().await.map_err(db_err)
 }
 
-async fn one_user(
-    s: &SqliteStore,
-    column: &str,
-    value: impl sqlx::Encode<'static, Sqlite> + sqlx::Type<Sqlite> + Send + 'static,
-) -> Result<Option<User>> {
-    let row = sqlx::query(AssertSqlSafe(format!(
-        "SELECT {} FROM users WHERE {column} = ?",
-        rows::USER_COLS
-    )))
-    .bind(value)
-    .fetch_optional(&s.reader)
-    .await
-    .map_err(db_err)?;
-    row.as_ref().map(rows::user).transpose()
-}
-
 pub(crate) async fn get_user(s: &SqliteStore, id: UserId) -> Result<User> {
-    one_user(s, "id", id.0)
+    inline::one(s, GET_USER, id.0)
         .await?
         .ok_or_else(|| user_missing(id))
 }
 
 pub(crate) async fn find_user(s: &SqliteStore, name: &str) -> Result<User> {
-    one_user(s, "username", name.to_string())
+    inline::one(s, FIND_USER, name)
         .await?
         .ok_or_else(|| Error::not_found(format!("no user named '{name}'")))
 }
@@ -149,23 +155,35 @@ pub(crate) async fn list_users(s: &SqliteStore, page: Page) -> Result<Vec<User>>
 }
 
 pub(crate) async fn list_grants(s: &SqliteStore, user: UserId) -> Result<Vec<Grant>> {
+    let inline = s.inline.run(|r| {
+        if !r.exists(USER_EXISTS, &user.0)? {
+            return Err(Miss::Failed(user_missing(user)));
+        }
+        r.all(LIST_GRANTS, &user.0)
+    });
+    let scopes = match inline {
+        Some(found) => found?,
+        None => pooled_grants(s, user).await?,
+    };
+    Ok(scopes
+        .into_iter()
+        .map(|scope| Grant {
+            user_id: user,
+            scope,
+        })
+        .collect())
+}
+
+/// [`list_grants`] through the pool.
+pub(crate) async fn pooled_grants(s: &SqliteStore, user: UserId) -> Result<Vec<Scope>> {
     let mut conn = s.reader.acquire().await.map_err(db_err)?;
     user_exists(&mut conn, user).await?;
-    let found =
-        sqlx::query("SELECT scope_kind, scope_value FROM grants WHERE user_id = ? ORDER BY rowid")
-            .bind(user.0)
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(db_err)?;
-    found
-        .iter()
-        .map(|r| {
-            Ok(Grant {
-                user_id: user,
-                scope: rows::scope(r)?,
-            })
-        })
-        .collect()
+    let found = sqlx::query(LIST_GRANTS)
+        .bind(user.0)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db_err)?;
+    found.iter().map(rows::scope).collect()
 }
 
 pub(crate) async fn set_grants(
@@ -233,17 +251,8 @@ pub(crate) async fn create_token(
 }
 
 pub(crate) async fn find_token(s: &SqliteStore, hash: &str) -> Result<TokenRecord> {
-    let row = sqlx::query(AssertSqlSafe(format!(
-        "SELECT {} FROM tokens WHERE hash = ?",
-        rows::TOKEN_COLS
-    )))
-    .bind(hash)
-    .fetch_optional(&s.reader)
-    .await
-    .map_err(db_err)?;
-    row.as_ref()
-        .map(rows::token)
-        .transpose()?
+    inline::one(s, FIND_TOKEN, hash)
+        .await?
         .ok_or_else(|| Error::not_found("no such token"))
 }
 
