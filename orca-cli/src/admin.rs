@@ -6,7 +6,7 @@ use std::io::BufRead;
 
 use orca_core::keyfile;
 use orca_core::model::{NewUser, Principal, Role};
-use orca_core::{Error, ErrorKind, KeyRing, Orca, Result, RevokeTokens, UserPatch};
+use orca_core::{Error, ErrorKind, Event, KeyRing, Orca, Result, RevokeTokens, UserPatch};
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::cli::{ConfigCmd, KeysCmd, UserCmd};
@@ -27,14 +27,16 @@ fn me() -> Principal {
     Principal::system(&format!("orca-cli:{user}"))
 }
 
-async fn open_db(cfg: &Config, role: DbRole) -> Result<Opened> {
+/// Open the database for an admin verb. With `live`, a PostgreSQL database also gets its event
+/// bus, to tell running servers about changes they cache (see [`announce_auth_change`]).
+async fn open_db(cfg: &Config, role: DbRole, live: bool) -> Result<Opened> {
     if matches!(
         cfg.database()?,
         orca_core::location::DatabaseLocation::Sqlite(_)
     ) {
         datadir::prepare(&cfg.data_dir())?;
     }
-    open::open(cfg, role, false, open::clock()).await
+    open::open(cfg, role, live, open::clock()).await
 }
 
 /// The facade for admin verbs: `ring` decrypts credentials (an ephemeral one when none are
@@ -45,7 +47,7 @@ fn facade(cfg: &Config, opened: &Opened, ring: KeyRing) -> Result<Orca> {
 
 /// `orca migrate`.
 pub async fn migrate(cfg: &Config) -> Result<()> {
-    let opened = open_db(cfg, DbRole::Client).await?;
+    let opened = open_db(cfg, DbRole::Client, false).await?;
     println!("The database {} is up to date.", opened.location);
     opened.close().await;
     Ok(())
@@ -112,7 +114,7 @@ pub fn read_stdin_line() -> Result<SecretString> {
 
 /// `orca user add | passwd`.
 pub async fn user(cfg: &Config, cmd: &UserCmd) -> Result<()> {
-    let opened = open_db(cfg, DbRole::Client).await?;
+    let opened = open_db(cfg, DbRole::Client, true).await?;
     let orca = facade(cfg, &opened, KeyRing::ephemeral())?;
     let p = me();
     match cmd {
@@ -169,11 +171,31 @@ pub async fn user(cfg: &Config, cmd: &UserCmd) -> Result<()> {
                 .store()
                 .revoke_tokens(RevokeTokens::User(u.id), None)
                 .await?;
+            announce_auth_change(&opened, u.id).await;
             println!("Changed the password of '{name}'; ended {ended} of its sessions and tokens.");
         }
     }
     opened.close().await;
     Ok(())
+}
+
+/// Tell the servers running on this database that `user`'s sessions and tokens changed, so
+/// their credential caches drop what they read before (`http.auth.cache_ttl_ms`). On PostgreSQL
+/// this goes over the event bus and takes milliseconds; on SQLite there is no bus between
+/// processes and a running `orca serve` sees the change within `cache_ttl_ms` (1 s by default).
+async fn announce_auth_change(opened: &Opened, user: orca_core::ids::UserId) {
+    let Some(bus) = &opened.bus else { return };
+    if let Err(e) = bus
+        .publish(vec![Event::AuthChanged {
+            user_id: Some(user),
+        }])
+        .await
+    {
+        eprintln!(
+            "warning: could not tell running servers at once ({e}); they see the change within \
+             http.auth.cache_ttl_ms"
+        );
+    }
 }
 
 /// `orca keys list | add | rotate | retire`.
@@ -183,7 +205,7 @@ pub async fn keys(cfg: &Config, cmd: &KeysCmd) -> Result<()> {
         KeysCmd::Rotate => DbRole::Engine,
         _ => DbRole::Client,
     };
-    let opened = open_db(cfg, role).await.map_err(|e| {
+    let opened = open_db(cfg, role, false).await.map_err(|e| {
         if role == DbRole::Engine && e.message().contains("holds the lock") {
             Error::new(
                 ErrorKind::Conflict,

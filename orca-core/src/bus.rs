@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use tokio::sync::broadcast;
 
 use crate::Result;
-use crate::ids::{ExecutionId, JobId, SystemId};
+use crate::ids::{ExecutionId, JobId, SystemId, UserId};
 use crate::model::{ExecutionStatus, JobStatus, OutputChunk};
 
 /// Something that happened.
@@ -47,6 +47,18 @@ pub enum Event {
         /// New state.
         status: JobStatus,
     },
+    /// Users, grants or tokens changed (a user updated or disabled, grants replaced, tokens
+    /// revoked), or may have: whoever caches what it read about them (the HTTP API's credential
+    /// cache) must read the store again. It carries no secret and no new state, only whose
+    /// records changed when that is known.
+    ///
+    /// Published by the writer after the write committed. A bus that may have missed such
+    /// events from other nodes also delivers one with no user to its own subscribers
+    /// ([`Event::AuthChanged`] with `user_id: None`), e.g. after a lost connection came back.
+    AuthChanged {
+        /// The user whose records changed, if known; `None`: any user.
+        user_id: Option<UserId>,
+    },
 }
 
 impl Event {
@@ -56,15 +68,16 @@ impl Event {
             Event::Execution { execution_id, .. } | Event::Output { execution_id, .. } => {
                 Some(*execution_id)
             }
-            Event::Job { .. } => None,
+            Event::Job { .. } | Event::AuthChanged { .. } => None,
         }
     }
-    /// The job it concerns.
-    pub fn job_id(&self) -> JobId {
+    /// The job it concerns, if any.
+    pub fn job_id(&self) -> Option<JobId> {
         match self {
             Event::Execution { job_id, .. }
             | Event::Output { job_id, .. }
-            | Event::Job { job_id, .. } => *job_id,
+            | Event::Job { job_id, .. } => Some(*job_id),
+            Event::AuthChanged { .. } => None,
         }
     }
 }
@@ -115,5 +128,51 @@ impl EventBus for LocalBus {
     }
     fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
         self.tx.subscribe()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_local_bus_delivers_auth_changes() {
+        let bus = LocalBus::default();
+        let mut rx = bus.subscribe();
+        let user_id = UserId::new();
+        bus.publish(vec![
+            Event::AuthChanged {
+                user_id: Some(user_id),
+            },
+            Event::AuthChanged { user_id: None },
+        ])
+        .await
+        .unwrap();
+        let first = rx.recv().await.unwrap();
+        assert_eq!(
+            *first,
+            Event::AuthChanged {
+                user_id: Some(user_id)
+            }
+        );
+        assert_eq!((first.job_id(), first.execution_id()), (None, None));
+        assert_eq!(
+            *rx.recv().await.unwrap(),
+            Event::AuthChanged { user_id: None }
+        );
+    }
+
+    #[test]
+    fn auth_changes_serialise_small_and_without_a_user_when_unknown() {
+        let json = serde_json::to_string(&Event::AuthChanged { user_id: None }).unwrap();
+        assert_eq!(json, r#"{"type":"auth_changed","user_id":null}"#);
+        let back: Event = serde_json::from_str(r#"{"type":"auth_changed"}"#).unwrap();
+        assert_eq!(back, Event::AuthChanged { user_id: None });
+        let user_id = UserId::new();
+        let e = Event::AuthChanged {
+            user_id: Some(user_id),
+        };
+        let back: Event = serde_json::from_str(&serde_json::to_string(&e).unwrap()).unwrap();
+        assert_eq!(back, e);
     }
 }

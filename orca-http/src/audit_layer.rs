@@ -11,12 +11,21 @@
 //! ```
 //! Outside a request (the engine, admin verbs) records pass through unchanged.
 //!
-//! Every change of a user, of a user's grants or of tokens that passes through the layer also
-//! ends the reuse of cached callers in this process ([`crate::auth::cache`]), so logout,
-//! disabling, role and password changes take effect on this node's next request.
+//! Every change of a user, of a user's grants or of tokens that passes through the layer
+//! (`update_user`, `set_grants`, `revoke_tokens`), after the store returned (committed):
+//! - ends the reuse of cached callers by the [`crate::AppState`]s built over this layer
+//!   (their shared epoch), so logout, disabling, role and password changes take effect on this
+//!   node's next request;
+//! - publishes [`Event::AuthChanged`] on the event bus of those `AppState`s, so other nodes
+//!   (PostgreSQL `LISTEN/NOTIFY`) drop their cached callers too. See [`crate::auth::cache`].
+//!
+//! The layer is built before the [`orca_core::Orca`] that holds the bus, and the `AppState`
+//! only sees it as `Arc<dyn Store>`: [`AppState::new`](crate::AppState::new) finds the layer by
+//! identity (the address of the `Arc`'s value) in a registry of live layers and lends it the
+//! Orca's bus ([`AuditContextLayer::announce_auth_changes`] does the same for other callers).
 
 use std::borrow::Cow;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::Duration;
 
 use orca_core::async_trait;
@@ -26,29 +35,120 @@ use orca_core::model::{
     OutputChunk, Page, SealedSecret, StatusCounts, System, SystemFilter, Timestamp, User,
 };
 use orca_core::{
-    CancelReport, CancelTarget, Claim, ClaimRequest, Finished, HeartbeatReport, OutputBatch,
-    Result, RevokeTokens, Store, StoreCapabilities, TokenRecord,
+    CancelReport, CancelTarget, Claim, ClaimRequest, Error, Event, EventBus, Finished,
+    HeartbeatReport, OutputBatch, Result, RevokeTokens, Store, StoreCapabilities, TokenRecord,
 };
 
-use crate::auth::cache::auth_changed;
+use crate::auth::cache::AuthEpoch;
 use crate::context;
 
 /// Stamps audit records written during a request with its id and client address.
 #[derive(Debug)]
 pub struct AuditContextLayer {
     inner: Arc<dyn Store>,
+    auth: Arc<AuthLink>,
+}
+
+/// What a layer shares with the [`crate::AppState`]s built over it: the epoch of their
+/// credential caches, and the buses on which to announce changes of users, grants and tokens.
+#[derive(Debug, Default)]
+pub(crate) struct AuthLink {
+    pub(crate) epoch: Arc<AuthEpoch>,
+    buses: Mutex<Vec<Weak<dyn EventBus>>>,
+}
+
+impl AuthLink {
+    fn buses(&self) -> MutexGuard<'_, Vec<Weak<dyn EventBus>>> {
+        self.buses.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Announce on `bus` from now on (once per bus).
+    pub(crate) fn announce_on(&self, bus: &Arc<dyn EventBus>) {
+        let mut buses = self.buses();
+        buses.retain(|b| b.strong_count() > 0);
+        if !buses
+            .iter()
+            .any(|b| std::ptr::addr_eq(b.as_ptr(), Arc::as_ptr(bus)))
+        {
+            buses.push(Arc::downgrade(bus));
+        }
+    }
+
+    /// Users, grants or tokens changed (call after the write, whatever it returned: a write
+    /// that reports an error may still have committed). This node's caches stop reusing what
+    /// they read before, at once; other nodes hear it on the bus.
+    async fn changed(&self, user_id: Option<UserId>) {
+        self.epoch.bump();
+        let buses: Vec<Arc<dyn EventBus>> = self.buses().iter().filter_map(Weak::upgrade).collect();
+        for bus in buses {
+            if let Err(e) = bus.publish(vec![Event::AuthChanged { user_id }]).await {
+                tracing::warn!(
+                    request_id = %context::request_id(),
+                    error = %e,
+                    "could not announce a change of users, grants or tokens on the event bus; \
+                     other nodes see it within http.auth.cache_ttl_ms"
+                );
+            }
+        }
+    }
+}
+
+/// A layer (as the `dyn Store` it is handed out as) and its link.
+type Registered = (Weak<dyn Store>, Weak<AuthLink>);
+
+/// The live layers, so an `AppState` can find the one it is built over.
+static LAYERS: Mutex<Vec<Registered>> = Mutex::new(Vec::new());
+
+fn layers() -> MutexGuard<'static, Vec<Registered>> {
+    LAYERS.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl AuditContextLayer {
     /// Wrap `inner`.
     pub fn wrap(inner: Arc<dyn Store>) -> Arc<dyn Store> {
-        Arc::new(AuditContextLayer { inner })
+        let auth = Arc::new(AuthLink::default());
+        let layer: Arc<dyn Store> = Arc::new(AuditContextLayer {
+            inner,
+            auth: auth.clone(),
+        });
+        let mut all = layers();
+        all.retain(|(l, _)| l.strong_count() > 0);
+        all.push((Arc::downgrade(&layer), Arc::downgrade(&auth)));
+        layer
     }
 
     /// The wrapped store.
     pub fn inner(&self) -> &Arc<dyn Store> {
         &self.inner
     }
+
+    /// Announce every change of users, grants or tokens written through `store` (which must
+    /// be an [`AuditContextLayer`] made by [`Self::wrap`]) on `bus` as
+    /// [`Event::AuthChanged`], so the HTTP credential caches of every node drop what they
+    /// read before. [`crate::AppState::new`] does this with the Orca's bus; call it for an
+    /// Orca over a layer that changes users or tokens without serving HTTP (an admin command
+    /// beside running nodes).
+    pub fn announce_auth_changes(store: &Arc<dyn Store>, bus: &Arc<dyn EventBus>) -> Result<()> {
+        link_of(store)
+            .ok_or_else(|| {
+                Error::invalid(
+                    "changes of users and tokens are announced only by a store wrapped in \
+                     orca_http::AuditContextLayer::wrap(store)",
+                )
+            })?
+            .announce_on(bus);
+        Ok(())
+    }
+}
+
+/// The link of `store` if it is a live [`AuditContextLayer`].
+pub(crate) fn link_of(store: &Arc<dyn Store>) -> Option<Arc<AuthLink>> {
+    // `store` is alive, and a `Weak` keeps its allocation, so an entry at the same address
+    // that is still alive is this very layer.
+    layers()
+        .iter()
+        .find(|(l, _)| std::ptr::addr_eq(l.as_ptr(), Arc::as_ptr(store)) && l.strong_count() > 0)
+        .and_then(|(_, a)| a.upgrade())
 }
 
 /// The record with the request's id and client address added to its details.
@@ -209,7 +309,7 @@ impl Store for AuditContextLayer {
     }
     async fn update_user(&self, user: &User, audit: &AuditRecord) -> Result<()> {
         let r = counted(self.inner.update_user(user, &stamp(audit)).await);
-        auth_changed();
+        self.auth.changed(Some(user.id)).await;
         r
     }
     async fn get_user(&self, id: UserId) -> Result<User> {
@@ -226,7 +326,7 @@ impl Store for AuditContextLayer {
     }
     async fn set_grants(&self, user: UserId, grants: &[Grant], audit: &AuditRecord) -> Result<()> {
         let r = counted(self.inner.set_grants(user, grants, &stamp(audit)).await);
-        auth_changed();
+        self.auth.changed(Some(user)).await;
         r
     }
     async fn create_token(&self, token: &TokenRecord, audit: Option<&AuditRecord>) -> Result<()> {
@@ -242,8 +342,12 @@ impl Store for AuditContextLayer {
     }
     async fn revoke_tokens(&self, which: RevokeTokens, audit: Option<&AuditRecord>) -> Result<u64> {
         let audit = stamp_opt(audit);
+        let user_id = match which {
+            RevokeTokens::User(u) => Some(u),
+            RevokeTokens::Id(_) | RevokeTokens::Family(_) => None,
+        };
         let r = self.inner.revoke_tokens(which, audit.as_deref()).await;
-        auth_changed();
+        self.auth.changed(user_id).await;
         if audit.is_some() { counted(r) } else { r }
     }
     async fn list_tokens(&self, user: UserId) -> Result<Vec<TokenRecord>> {

@@ -122,8 +122,9 @@ pub struct AuthConfig {
     /// How long this node reuses a verified bearer credential and the caller's role and
     /// grants read with it, in milliseconds (at most 5000; 0: read them on every request).
     /// Changes made on this node (logout, disabling, role, grants, password, token revocation)
-    /// take effect on the next request regardless; changes made on another node take effect
-    /// here within this bound.
+    /// take effect on the next request; changes made on another node arrive on the event bus
+    /// (PostgreSQL `LISTEN/NOTIFY`, milliseconds) and this bound only covers a notification
+    /// lost while the bus was down.
     pub cache_ttl_ms: u64,
 }
 

@@ -20,11 +20,34 @@ struct Histogram {
     sum: f64,
 }
 
+#[derive(Debug, Default)]
+struct HttpCounters {
+    requests: HashMap<(&'static str, &'static str, u16), u64>,
+    latency: HashMap<&'static str, Histogram>,
+}
+
+/// The method as a static string (standard methods; anything else counts as `OTHER`).
+pub(crate) fn method_name(m: &poem::http::Method) -> &'static str {
+    use poem::http::Method;
+    match *m {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        Method::TRACE => "TRACE",
+        Method::CONNECT => "CONNECT",
+        _ => "OTHER",
+    }
+}
+
 /// Counters kept by the HTTP layer.
 #[derive(Debug, Default)]
 pub(crate) struct Metrics {
-    requests: Mutex<HashMap<(String, String, u16), u64>>,
-    latency: Mutex<HashMap<String, Histogram>>,
+    /// Keyed by static strings (method, operation id): counting a request allocates nothing.
+    http: Mutex<HttpCounters>,
     finished: Arc<Mutex<BTreeMap<String, u64>>>,
 }
 
@@ -36,14 +59,16 @@ fn escape(v: &str) -> String {
 
 impl Metrics {
     /// Count one request.
-    pub fn observe(&self, method: &str, operation: &str, status: u16, seconds: f64) {
-        {
-            let mut m = self.requests.lock().unwrap_or_else(|e| e.into_inner());
-            *m.entry((method.to_string(), operation.to_string(), status))
-                .or_default() += 1;
-        }
-        let mut l = self.latency.lock().unwrap_or_else(|e| e.into_inner());
-        let h = l.entry(operation.to_string()).or_default();
+    pub fn observe(
+        &self,
+        method: &'static str,
+        operation: &'static str,
+        status: u16,
+        seconds: f64,
+    ) {
+        let mut c = self.http.lock().unwrap_or_else(|e| e.into_inner());
+        *c.requests.entry((method, operation, status)).or_default() += 1;
+        let h = c.latency.entry(operation).or_default();
         for (i, b) in BUCKETS.iter().enumerate() {
             if seconds <= *b {
                 h.counts[i] += 1;
@@ -88,8 +113,8 @@ impl Metrics {
         );
         let _ = writeln!(out, "# TYPE orca_http_requests_total counter");
         {
-            let m = self.requests.lock().unwrap_or_else(|e| e.into_inner());
-            let mut rows: Vec<_> = m.iter().collect();
+            let c = self.http.lock().unwrap_or_else(|e| e.into_inner());
+            let mut rows: Vec<_> = c.requests.iter().collect();
             rows.sort();
             for ((method, op, status), n) in rows {
                 let _ = writeln!(
@@ -106,8 +131,8 @@ impl Metrics {
         );
         let _ = writeln!(out, "# TYPE orca_http_request_duration_seconds histogram");
         {
-            let l = self.latency.lock().unwrap_or_else(|e| e.into_inner());
-            let mut rows: Vec<_> = l.iter().collect();
+            let c = self.http.lock().unwrap_or_else(|e| e.into_inner());
+            let mut rows: Vec<_> = c.latency.iter().collect();
             rows.sort_by(|a, b| a.0.cmp(b.0));
             for (op, h) in rows {
                 let op = escape(op);

@@ -182,15 +182,21 @@ pub(crate) async fn handle<E: Endpoint + 'static>(
     let path = req.uri().path().to_string();
     let ctx = Arc::new(RequestCtx::new(request_id.clone(), client.clone()));
     let span = tracing::info_span!("http", request_id = %request_id);
+    let liveness_probe = path == "/healthz";
     let inner = {
         let state = state.clone();
         async move {
             let limit = state.config.rate_limit.per_address_per_minute;
-            if let Err(e) = state.local_limit(
-                &format!("addr:{client}"),
-                limit,
-                "requests from this address",
-            ) {
+            // `/healthz` is a liveness probe: it does no work and is never throttled (an
+            // orchestrator probing often from one address must not see its server as down).
+            if state.config.rate_limit.enabled
+                && !liveness_probe
+                && let Err(e) = state.local_limit(
+                    &format!("addr:{client}"),
+                    limit,
+                    "requests from this address",
+                )
+            {
                 return (poem::Error::from(e).into_response(), None);
             }
             if let Err(resp) = limit_body(&mut req, state.config.max_body_bytes).await {
@@ -211,13 +217,11 @@ pub(crate) async fn handle<E: Endpoint + 'static>(
     };
     let (mut resp, op) = context::scope(ctx.clone(), inner.instrument(span.clone())).await;
     let status = resp.status();
-    let op = op.map(|o| o.0.to_string()).unwrap_or_else(|| {
-        if path.starts_with("/api/v1/ws") {
-            "websocket".into()
-        } else {
-            "other".into()
-        }
-    });
+    let op: &'static str = match op {
+        Some(o) => o.0,
+        None if path.starts_with("/api/v1/ws") => "websocket",
+        None => "other",
+    };
     if (has_body(&method) || status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN)
         && ctx.audits() == 0
         && path.starts_with("/api/")
@@ -227,15 +231,18 @@ pub(crate) async fn handle<E: Endpoint + 'static>(
         } else {
             None
         };
-        let rec = fallback_record(&state, &ctx, &method, &path, &op, status, code);
+        let rec = fallback_record(&state, &ctx, &method, &path, op, status, code);
         context::scope(ctx.clone(), state.write_audit(rec))
             .instrument(span.clone())
             .await;
     }
     let elapsed = started.elapsed();
-    state
-        .metrics
-        .observe(method.as_str(), &op, status.as_u16(), elapsed.as_secs_f64());
+    state.metrics.observe(
+        crate::metrics::method_name(&method),
+        op,
+        status.as_u16(),
+        elapsed.as_secs_f64(),
+    );
     span.in_scope(|| {
         tracing::info!(
             method = %method,

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use orca_core::model::AuditRecord;
 use orca_core::{Error, Orca, Result};
 
-use crate::auth::cache::AuthCache;
+use crate::audit_layer;
+use crate::auth::cache::{self, AuthCache};
 use crate::auth::jwt::JwtKeys;
 use crate::config::HttpConfig;
 use crate::context;
@@ -48,23 +49,35 @@ impl Deref for AppState {
 impl AppState {
     /// The state for serving `orca` with `config`. The config is validated; `orca` must have
     /// been built over a store wrapped in [`crate::AuditContextLayer`] (so audit records carry
-    /// the request id and client address). Call inside a Tokio runtime: it starts a task that
-    /// counts finished executions for `/metrics`.
+    /// the request id and client address, and changes of users, grants and tokens reach the
+    /// credential cache). Call inside a Tokio runtime: it starts a task that counts finished
+    /// executions for `/metrics` and, with the credential cache on, one that follows the
+    /// Orca's event bus so changes announced by any node end the reuse of cached callers here
+    /// (module `auth::cache`).
     pub fn new(orca: Orca, config: HttpConfig) -> Result<Self> {
         config.validate()?;
-        if !format!("{:?}", orca.store()).starts_with("AuditContextLayer") {
+        let Some(link) = audit_layer::link_of(orca.store()) else {
             return Err(Error::invalid(
                 "the Orca served over HTTP must be built over a store wrapped in \
                  orca_http::AuditContextLayer::wrap(store), so audit records carry request ids",
             ));
-        }
+        };
         let secret = config
             .auth
             .jwt_secret
             .as_ref()
             .ok_or_else(|| Error::invalid("http.auth.jwt_secret is required"))?;
         let jwt = JwtKeys::new(secret.bytes(), &config.auth);
-        let auth_cache = AuthCache::new(std::time::Duration::from_millis(config.auth.cache_ttl_ms));
+        let auth_cache = AuthCache::new(
+            std::time::Duration::from_millis(config.auth.cache_ttl_ms),
+            link.epoch.clone(),
+        );
+        if auth_cache.enabled() {
+            cache::follow_bus(orca.bus(), &link.epoch)?;
+        }
+        // Announce this node's changes on the bus whether or not this node caches: other
+        // nodes may.
+        link.announce_on(orca.bus());
         let metrics = Metrics::default();
         metrics.follow_bus(&orca);
         Ok(AppState {

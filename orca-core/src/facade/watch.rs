@@ -264,7 +264,7 @@ impl Orca {
                     loop {
                         match tokio::time::timeout(RESYNC, rx.recv()).await {
                             Ok(Ok(ev)) => {
-                                if ev.job_id() != id {
+                                if ev.job_id() != Some(id) {
                                     continue;
                                 }
                                 match ev.as_ref() {
@@ -295,6 +295,8 @@ impl Orca {
                                         }
                                     }
                                     Event::Job { .. } => break,
+                                    // Not about a job: skipped above.
+                                    Event::AuthChanged { .. } => {}
                                 }
                             }
                             Ok(Err(RecvError::Lagged(_))) => {

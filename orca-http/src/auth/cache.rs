@@ -11,48 +11,116 @@
 //!   cache off);
 //! - the access token is not past its `exp` (plus the configured leeway), and the session or
 //!   API token record is not past its `expires_at` (by the Orca clock);
-//! - no change of a user, of a user's grants or of any token was written through this
-//!   process's [`crate::AuditContextLayer`] since the entry's store reads began (the
-//!   process-wide [`epoch`]).
+//! - no change of a user, of a user's grants or of any token became known to this node since
+//!   the entry's store reads began (the node's [`AuthEpoch`]).
 //!
 //! # Logout, disabling, role and password changes
-//! On **this node** they take effect on the next request: they are store writes
-//! (`revoke_tokens`, `update_user`, `set_grants`) that pass through the audit layer, which calls
-//! [`auth_changed`] after each of them, and every entry read before that is never used again.
-//! An authentication that read the store before the write but finishes after it carries the
-//! older epoch, so it is not used either. The epoch is process-wide on purpose: any such write
-//! empties every cache of the process (they are rare next to reads).
+//! They are store writes (`revoke_tokens`, `update_user`, `set_grants`), and every one of them
+//! passes through the [`crate::AuditContextLayer`] of the node that makes it (HTTP handlers
+//! and the facade alike; the session code writes tokens through `orca.store()`, which *is* the
+//! layer). After each, the layer
+//! 1. bumps the epoch it shares with the caches of the [`crate::AppState`]s built over it, so on
+//!    **this node** the change takes effect on the next request, synchronously, before the
+//!    write's caller even gets its answer; and
+//! 2. publishes [`orca_core::Event::AuthChanged`] on the event bus of those `AppState`s (the
+//!    Orca's bus: in-process, or PostgreSQL `LISTEN/NOTIFY` with `PgEventBus`).
 //!
-//! On **another node** (several `orca serve` over one PostgreSQL) the change is in the
-//! database at once, but this node may answer from its cache for at most `cache_ttl_ms` after
-//! the change, then reads the store again. That is the bound; set `cache_ttl_ms = 0` where even
-//! that is too long.
+//! Every `AppState` follows its bus and bumps its epoch on each `AuthChanged` it receives,
+//! its own and **other nodes'** (several `orca serve` over one PostgreSQL), so there too the
+//! change takes effect on the next request once the notification arrived (milliseconds after
+//! the commit). A subscription that lagged behind the bus counts as a change, and so does a
+//! PostgreSQL LISTEN connection that came back after a break (the bus delivers an
+//! `AuthChanged` then): a notification is never silently skipped.
+//!
+//! Why the layer and not the facade: token writes (login, refresh, logout, API tokens, the
+//! revocations after a password change) go to the store directly, not through an
+//! [`orca_core::Orca`] method; the layer is the one place every such write of a serving node
+//! passes. The epoch is per layer (not per process), so two nodes in one process, as in the
+//! tests, do not see each other's changes except through their buses.
+//!
+//! An authentication that read the store before a change but finishes after it carries the
+//! older epoch, so it is not cached either. Any change empties the whole cache of the node
+//! (they are rare next to reads).
+//!
+//! # What is still bounded by the TTL
+//! Another process's change reaches this node only through a shared bus. These are covered by
+//! `cache_ttl_ms` alone (the change takes effect within it):
+//! - a change written by a process that does not announce it: the `orca user passwd` command
+//!   (its Orca is not served over HTTP; see
+//!   [`crate::AuditContextLayer::announce_auth_changes`]), or any other process on SQLite,
+//!   whose bus is in-process;
+//! - a notification lost while this node's LISTEN connection was down (the bus says so once it
+//!   is back, but entries may be used until then) or while the writer could not publish (it
+//!   logs a warning).
+//!
+//! Set `cache_ttl_ms = 0` where even that is too long.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use orca_core::model::Timestamp;
+use orca_core::{Event, EventBus};
 use sha2::{Digest, Sha256};
+use tokio::sync::broadcast::error::RecvError;
 
 use super::Caller;
 
 /// Entries kept at most; when full, expired entries are dropped, and if none were, all.
 const MAX_ENTRIES: usize = 16_384;
 
-static EPOCH: AtomicU64 = AtomicU64::new(0);
+/// The authorisation epoch of one node (one [`crate::AuditContextLayer`] and the caches built
+/// over it): it moves on whenever users, grants or tokens changed, or may have.
+#[derive(Debug, Default)]
+pub(crate) struct AuthEpoch(AtomicU64);
 
-/// The current authorisation epoch of this process. Read it *before* the store reads whose
-/// result is cached.
-pub(crate) fn epoch() -> u64 {
-    EPOCH.load(Ordering::SeqCst)
+impl AuthEpoch {
+    /// The current epoch. Read it *before* the store reads whose result is cached.
+    pub fn current(&self) -> u64 {
+        self.0.load(Ordering::SeqCst)
+    }
+
+    /// Say that a user, a user's grants or a token changed (call *after* the write, or on
+    /// hearing of one): every cached caller of this node is stale from now on.
+    pub fn bump(&self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
 }
 
-/// Say that a user, a user's grants or a token changed (call *after* the write): every cached
-/// caller of this process is stale from now on.
-pub(crate) fn auth_changed() {
-    EPOCH.fetch_add(1, Ordering::SeqCst);
+/// Bump `epoch` on every [`Event::AuthChanged`] that `bus` delivers (this node's and other
+/// nodes'), and on every lag of the subscription (an event may have been missed), until the
+/// bus closes or the epoch is dropped. Subscribes before returning: events published after
+/// this call are seen. Needs a Tokio runtime.
+pub(crate) fn follow_bus(bus: &Arc<dyn EventBus>, epoch: &Arc<AuthEpoch>) -> orca_core::Result<()> {
+    let handle = tokio::runtime::Handle::try_current().map_err(|_| {
+        orca_core::Error::invalid(
+            "the HTTP API follows the event bus to invalidate cached credentials: build the \
+             AppState inside a Tokio runtime (or set http.auth.cache_ttl_ms = 0)",
+        )
+    })?;
+    let mut rx = bus.subscribe();
+    let epoch: Weak<AuthEpoch> = Arc::downgrade(epoch);
+    handle.spawn(async move {
+        loop {
+            let changed = match rx.recv().await {
+                Ok(ev) => matches!(ev.as_ref(), Event::AuthChanged { .. }),
+                Err(RecvError::Lagged(n)) => {
+                    tracing::debug!(
+                        missed = n,
+                        "the credential cache lagged behind the event bus; dropping its entries"
+                    );
+                    true
+                }
+                Err(RecvError::Closed) => return,
+            };
+            if changed {
+                let Some(e) = epoch.upgrade() else { return };
+                e.bump();
+            }
+        }
+    });
+    Ok(())
 }
 
 /// How long a freshly authenticated caller may be reused, besides the cache's own TTL.
@@ -74,6 +142,7 @@ struct Entry {
 /// The cache (one per [`crate::AppState`]).
 pub(crate) struct AuthCache {
     ttl: Duration,
+    epoch: Arc<AuthEpoch>,
     entries: Mutex<HashMap<[u8; 32], Entry>>,
 }
 
@@ -91,12 +160,19 @@ pub(crate) fn key(bearer: &str) -> [u8; 32] {
 }
 
 impl AuthCache {
-    /// A cache whose entries live at most `ttl` (zero: nothing is cached).
-    pub fn new(ttl: Duration) -> Self {
+    /// A cache whose entries live at most `ttl` (zero: nothing is cached) and only while
+    /// `epoch` stays where it was when they were read.
+    pub fn new(ttl: Duration, epoch: Arc<AuthEpoch>) -> Self {
         AuthCache {
             ttl,
+            epoch,
             entries: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The current epoch. Read it *before* the store reads whose result is cached.
+    pub fn epoch(&self) -> u64 {
+        self.epoch.current()
     }
 
     /// Whether anything is cached at all.
@@ -116,7 +192,7 @@ impl AuthCache {
         if !self.enabled() {
             return None;
         }
-        let current = epoch();
+        let current = self.epoch();
         let mut map = self.lock();
         let e = map.get(key)?;
         if e.epoch == current
@@ -131,7 +207,7 @@ impl AuthCache {
 
     /// Remember `caller`, authenticated by store reads that began at epoch `read_at`.
     pub fn insert(&self, key: [u8; 32], caller: &Caller, read_at: u64, validity: Validity) {
-        if !self.enabled() || read_at != epoch() {
+        if !self.enabled() || read_at != self.epoch() {
             return;
         }
         let now = Instant::now();
@@ -142,7 +218,7 @@ impl AuthCache {
         }
         let mut map = self.lock();
         if map.len() >= MAX_ENTRIES && !map.contains_key(&key) {
-            let current = epoch();
+            let current = self.epoch();
             map.retain(|_, e| e.epoch == current && e.until > now);
             if map.len() >= MAX_ENTRIES {
                 map.clear();
@@ -169,8 +245,9 @@ impl AuthCache {
 mod tests {
     use super::*;
     use crate::auth::Via;
-    use orca_core::ids::UserId;
-    use orca_core::model::{Principal, Role};
+    use orca_core::LocalBus;
+    use orca_core::ids::{JobId, UserId};
+    use orca_core::model::{JobStatus, Principal, Role};
 
     fn caller() -> Caller {
         let user_id = UserId::new();
@@ -190,57 +267,58 @@ mod tests {
         chrono::Utc::now()
     }
 
-    // The epoch is process-wide and other tests bump it: retry a few times so a bump by a test
-    // running in parallel between `epoch()` and `get` cannot make these flaky.
-    fn with_quiet_epoch(f: impl Fn() -> bool) {
-        assert!((0..50).any(|_| f()), "never saw a hit in 50 tries");
+    fn cache(ttl: Duration) -> AuthCache {
+        AuthCache::new(ttl, Arc::default())
     }
 
     #[test]
     fn hit_until_ttl_and_disabled_when_zero() {
-        let c = AuthCache::new(Duration::from_millis(200));
+        let c = cache(Duration::from_millis(200));
         let k = key("token-a");
-        with_quiet_epoch(|| {
-            c.insert(k, &caller(), epoch(), Validity::default());
-            c.get(&k, now()).is_some()
-        });
+        c.insert(k, &caller(), c.epoch(), Validity::default());
+        assert!(c.get(&k, now()).is_some());
         assert!(c.get(&key("token-b"), now()).is_none());
         std::thread::sleep(Duration::from_millis(250));
         assert!(c.get(&k, now()).is_none(), "expired after the TTL");
         assert_eq!(c.len(), 0, "an expired entry is dropped when seen");
 
-        let off = AuthCache::new(Duration::ZERO);
-        off.insert(k, &caller(), epoch(), Validity::default());
+        let off = cache(Duration::ZERO);
+        off.insert(k, &caller(), off.epoch(), Validity::default());
         assert!(off.get(&k, now()).is_none());
         assert_eq!(off.len(), 0);
     }
 
     #[test]
     fn a_change_makes_every_entry_stale() {
-        let c = AuthCache::new(Duration::from_secs(5));
+        let epoch = Arc::new(AuthEpoch::default());
+        let c = AuthCache::new(Duration::from_secs(5), epoch.clone());
+        let other = cache(Duration::from_secs(5));
         let k = key("token-c");
-        with_quiet_epoch(|| {
-            c.insert(k, &caller(), epoch(), Validity::default());
-            c.get(&k, now()).is_some()
-        });
-        auth_changed();
+        c.insert(k, &caller(), c.epoch(), Validity::default());
+        other.insert(k, &caller(), other.epoch(), Validity::default());
+        assert!(c.get(&k, now()).is_some());
+        epoch.bump();
         assert!(c.get(&k, now()).is_none(), "stale after a change");
+        assert!(
+            other.get(&k, now()).is_some(),
+            "a cache over another epoch (another node) is not affected"
+        );
         // An authentication whose reads began before a change is not cached at all.
-        let before = epoch();
-        auth_changed();
+        let before = c.epoch();
+        epoch.bump();
         c.insert(k, &caller(), before, Validity::default());
         assert_eq!(c.len(), 0);
     }
 
     #[test]
     fn record_and_token_expiry_bound_an_entry() {
-        let c = AuthCache::new(Duration::from_secs(5));
+        let c = cache(Duration::from_secs(5));
         let k = key("token-d");
         let past = now() - chrono::TimeDelta::seconds(1);
         c.insert(
             k,
             &caller(),
-            epoch(),
+            c.epoch(),
             Validity {
                 record_expires: Some(past),
                 ..Default::default()
@@ -251,7 +329,7 @@ mod tests {
         c.insert(
             k,
             &caller(),
-            epoch(),
+            c.epoch(),
             Validity {
                 token_until_unix: Some(gone),
                 ..Default::default()
@@ -262,11 +340,67 @@ mod tests {
 
     #[test]
     fn size_is_bounded() {
-        let c = AuthCache::new(Duration::from_secs(5));
-        let e = epoch();
+        let c = cache(Duration::from_secs(5));
+        let e = c.epoch();
         for i in 0..(MAX_ENTRIES + 10) {
             c.insert(key(&format!("t{i}")), &caller(), e, Validity::default());
         }
         assert!(c.len() <= MAX_ENTRIES, "{}", c.len());
+    }
+
+    /// Wait (a little) until `epoch` is past `from`.
+    async fn moves_past(epoch: &AuthEpoch, from: u64) -> bool {
+        for _ in 0..200 {
+            if epoch.current() > from {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        false
+    }
+
+    #[tokio::test]
+    async fn following_the_bus_bumps_on_auth_changes_and_on_lag_only() {
+        let bus: Arc<dyn EventBus> = Arc::new(LocalBus::new(16));
+        let epoch = Arc::new(AuthEpoch::default());
+        follow_bus(&bus, &epoch).unwrap();
+
+        // Other events leave it alone.
+        let job = Event::Job {
+            job_id: JobId::new(),
+            status: JobStatus::Running,
+        };
+        bus.publish(vec![job.clone(); 3]).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(epoch.current(), 0, "a job event is not a change");
+
+        // An AuthChanged (with or without a user) is.
+        bus.publish(vec![Event::AuthChanged {
+            user_id: Some(UserId::new()),
+        }])
+        .await
+        .unwrap();
+        assert!(moves_past(&epoch, 0).await, "AuthChanged bumps the epoch");
+        let e = epoch.current();
+        bus.publish(vec![Event::AuthChanged { user_id: None }])
+            .await
+            .unwrap();
+        assert!(moves_past(&epoch, e).await);
+
+        // A lag counts as a change: flood the bus faster than the follower can read (on this
+        // single-threaded runtime it cannot read at all until we yield).
+        let e = epoch.current();
+        bus.publish(vec![job; 100]).await.unwrap();
+        assert!(
+            moves_past(&epoch, e).await,
+            "a lagging subscription bumps the epoch"
+        );
+    }
+
+    #[test]
+    fn following_the_bus_needs_a_runtime() {
+        let bus: Arc<dyn EventBus> = Arc::new(LocalBus::default());
+        let err = follow_bus(&bus, &Arc::default()).unwrap_err();
+        assert!(err.message().contains("Tokio runtime"), "{err}");
     }
 }

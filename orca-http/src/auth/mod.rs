@@ -6,7 +6,8 @@
 //! ([`orca_core::Orca::principal_for`]) and checks that its session is still open, so logout,
 //! disabling a user and role changes take effect on the next request. A verified credential and
 //! what was read with it are reused for at most `http.auth.cache_ttl_ms` (module `cache`); changes
-//! made on this node end that reuse at once.
+//! made on this node end that reuse at once, changes made on another node as soon as they arrive
+//! on the event bus.
 
 pub(crate) mod cache;
 pub mod jwt;

@@ -1,5 +1,10 @@
 //! Login sessions: login, refresh with rotation and reuse detection, logout, and the
 //! authentication of every request.
+//!
+//! Token records are written through `self.orca.store()`, which is the
+//! [`crate::AuditContextLayer`]: a revocation here (logout, refresh-token reuse) ends the reuse
+//! of cached callers on this node at once and is announced to the other nodes on the event bus
+//! (see `auth::cache`).
 
 use orca_core::model::{AuditOutcome, AuditRecord, Principal, Role, Timestamp};
 use orca_core::{ErrorKind, RevokeTokens, TokenKind, TokenRecord};
@@ -260,7 +265,8 @@ impl AppState {
 
     /// Authenticate a bearer credential (an access token or an API token) and read the
     /// caller's principal as stored now, or as stored at most `http.auth.cache_ttl_ms` ago
-    /// when nothing about users or tokens changed on this node since (see `auth::cache`).
+    /// when no change of users, grants or tokens was made on this node or announced by
+    /// another since (see `auth::cache`).
     pub(crate) async fn authenticate(&self, bearer: &str) -> ApiResult<Caller> {
         let cached = if self.auth_cache.enabled() {
             let key = cache::key(bearer);
@@ -274,7 +280,7 @@ impl AppState {
         let caller = match cached {
             Ok(c) => c,
             Err(key) => {
-                let read_at = cache::epoch();
+                let read_at = self.auth_cache.epoch();
                 let (caller, validity) = self.authenticate_uncached(bearer).await?;
                 if let Some(key) = key {
                     self.auth_cache.insert(key, &caller, read_at, validity);

@@ -314,3 +314,20 @@ async fn password_change_needs_the_current_one_and_policy() {
         .await;
     assert_eq!(login.status, 200);
 }
+
+#[tokio::test]
+async fn liveness_probe_is_never_throttled_but_other_requests_are() {
+    let mut c = config();
+    c.rate_limit.per_address_per_minute = 3;
+    let app = App::with_config(c).await;
+    for i in 0..10 {
+        let a = app.call(Method::GET, "/healthz", None, None).await;
+        assert_eq!(a.status, 200, "healthz #{i}: {:?}", a.body);
+    }
+    let mut statuses = Vec::new();
+    for _ in 0..8 {
+        statuses.push(app.call(Method::GET, "/readyz", None, None).await.status);
+    }
+    // Windows are per minute: a window boundary may reset the count once.
+    assert!(statuses.contains(&429), "{statuses:?}");
+}

@@ -1,4 +1,5 @@
-//! End-to-end tests of the HTTP API, in-process, on the SQLite store and the local connector.
+//! End-to-end tests of the HTTP API, in-process, on the SQLite store and the local connector;
+//! `multi_node` runs two nodes over PostgreSQL (skipped loudly when it is unreachable).
 
 mod common;
 
@@ -9,4 +10,5 @@ mod bad_input;
 mod canary;
 mod jwt_attacks;
 mod matrix;
+mod multi_node;
 mod ws;

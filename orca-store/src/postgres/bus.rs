@@ -20,8 +20,11 @@ const MAX_PAYLOAD: usize = 7000;
 /// - Other nodes get them through `NOTIFY` (delivered when the statement commits, in
 ///   publication order per publisher), with output events **by reference**: `chunks` is empty
 ///   and `first_seq..=last_seq` says which chunks to read from the store.
+/// - [`Event::AuthChanged`] (users, grants or tokens changed) travels like any other event, so
+///   every node's credential cache hears of a logout or a disabled user at once.
 /// - The LISTEN connection reconnects by itself; events sent while it is down are missed
-///   (the contract allows it: watchers re-read the store).
+///   (the contract allows it: watchers re-read the store). Once it is back, this node's
+///   subscribers get an `AuthChanged` without a user, since one may have been missed.
 #[derive(Clone)]
 pub struct PgEventBus {
     pool: PgPool,
@@ -149,11 +152,16 @@ mod tests {
             last_seq: 0,
             chunks: vec![chunk],
         }];
-        for _ in 0..200 {
+        for i in 0..200 {
             events.push(Event::Job {
                 job_id,
                 status: orca_core::model::JobStatus::Running,
             });
+            if i % 50 == 0 {
+                events.push(Event::AuthChanged {
+                    user_id: (i % 100 == 0).then(orca_core::ids::UserId::new),
+                });
+            }
         }
         let node = uuid::Uuid::now_v7();
         let p = payloads(node, &events).unwrap();

@@ -1,5 +1,9 @@
 //! The LISTEN side: one connection per store that receives "new work" and event-bus
 //! notifications, reconnecting by itself, and fans them out in-process.
+//!
+//! Notifications sent while the connection is down are lost. Once it is back, the task wakes
+//! idle workers once and delivers an [`Event::AuthChanged`] without a user to this node's
+//! subscribers, so caches of users, grants and tokens do not outlive a change they missed.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -108,8 +112,11 @@ async fn run(
             None => match listen(&pool, &channels).await {
                 Ok(l) => {
                     tracing::info!(channel = %channels.work, "LISTEN connection re-established");
-                    // Notifications sent while we were away are lost: wake everyone once.
+                    // Notifications sent while we were away are lost: wake everyone once, and
+                    // tell subscribers that users, grants or tokens may have changed meanwhile
+                    // (credential caches read the store again).
                     work.send_modify(|n| *n += 1);
+                    let _ = events.send(Arc::new(Event::AuthChanged { user_id: None }));
                     backoff = Duration::from_millis(50);
                     l
                 }
@@ -125,8 +132,11 @@ async fn run(
             match l.try_recv().await {
                 Ok(Some(n)) => dispatch(&n, &channels, id, &work, &events),
                 Ok(None) => {
-                    tracing::info!("LISTEN connection lost; reconnected");
+                    // Reconnect here rather than inside `try_recv`, so the "you may have
+                    // missed notifications" signals above go out once LISTEN is back.
+                    tracing::info!("LISTEN connection lost; reconnecting");
                     work.send_modify(|n| *n += 1);
+                    break;
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "LISTEN connection failed; reconnecting");

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use orca_core::ids::{ExecutionId, JobId, SystemId};
+use orca_core::ids::{ExecutionId, JobId, SystemId, UserId};
 use orca_core::model::{ExecutionStatus, JobStatus, OutputChunk, Stream};
 use orca_core::{Event, EventBus, SystemClock};
 use orca_store::postgres::PgEventBus;
@@ -15,7 +15,7 @@ use crate::support::{self, fresh_schema, store_in};
 fn events(job_id: JobId, n: u64) -> Vec<Event> {
     let execution_id = ExecutionId::new();
     (0..n)
-        .map(|i| match i % 3 {
+        .map(|i| match i % 4 {
             0 => Event::Execution {
                 execution_id,
                 job_id,
@@ -35,9 +35,12 @@ fn events(job_id: JobId, n: u64) -> Vec<Event> {
                     at: chrono::Utc::now(),
                 }],
             },
-            _ => Event::Job {
+            2 => Event::Job {
                 job_id,
                 status: JobStatus::Running,
+            },
+            _ => Event::AuthChanged {
+                user_id: (i % 8 == 3).then(UserId::new),
             },
         })
         .collect()
@@ -133,25 +136,36 @@ async fn the_bus_reconnects_after_its_session_is_killed() {
 
     // Publish until node B hears again (its listener reconnects with a short backoff).
     let job = JobId::new();
+    let ev = Event::Job {
+        job_id: job,
+        status: JobStatus::Completed,
+    };
     let mut heard = false;
-    for _ in 0..100 {
-        let ev = Event::Job {
-            job_id: job,
-            status: JobStatus::Completed,
-        };
+    let mut told_of_the_gap = false;
+    'publish: for _ in 0..100 {
         bus_a
             .publish(vec![ev.clone()])
             .await
             .expect("publish after the kill");
-        if let Ok(Ok(e)) = tokio::time::timeout(Duration::from_millis(200), on_b.recv()).await {
+        while let Ok(Ok(e)) = tokio::time::timeout(Duration::from_millis(200), on_b.recv()).await {
+            if *e == (Event::AuthChanged { user_id: None }) {
+                told_of_the_gap = true;
+                continue;
+            }
             assert_eq!(*e, ev);
             heard = true;
-            break;
+            break 'publish;
         }
     }
     assert!(
         heard,
         "node B hears node A again after its LISTEN session was killed"
+    );
+    // Notifications sent while it was away are lost: B's subscribers were told that users,
+    // grants or tokens may have changed, before anything it heard after the reconnection.
+    assert!(
+        told_of_the_gap,
+        "node B's subscribers get an AuthChanged without a user after the reconnection"
     );
     drop((bus_b, node_b));
 }
