@@ -47,10 +47,12 @@ py_venv=${ORCA_PY_VENV:-$PWD/.venv-py}
 "$py_venv/bin/python" -m pytest -q -p no:cacheprovider orca-py/tests
 
 echo "--- the README's main command: cargo run --release -- serve"
+# Build first (a cold release build can take longer than any start-up wait), then time the start.
+cargo build -q --release --bins   # the same selection as the `cargo run` below
 d=$(mktemp -d)
 ORCA_DATA_DIR=$d/data ORCA_ADMIN_PASSWORD='readme-Smoke-pw-1' cargo run -q --release -- serve --listen 127.0.0.1:18282 >"$d/out" 2>"$d/err" &
 serve_pid=$!
-for _ in $(seq 1 900); do grep -q "is ready at" "$d/out" 2>/dev/null && break; kill -0 $serve_pid 2>/dev/null || break; sleep 1; done
+for _ in $(seq 1 120); do grep -q "is ready at" "$d/out" 2>/dev/null && break; kill -0 $serve_pid 2>/dev/null || break; sleep 1; done
 curl -fsS http://127.0.0.1:18282/healthz >/dev/null || { cat "$d/out" "$d/err"; exit 1; }
 kill -TERM $serve_pid; wait $serve_pid || true
 pkill -TERM -f "orca serve --listen 127.0.0.1:18282" 2>/dev/null || true
