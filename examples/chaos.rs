@@ -270,6 +270,13 @@ async fn coordinate(args: Args) -> Res<bool> {
     std::fs::create_dir_all(&dir)?;
     let marker = dir.join("markers");
     std::fs::File::create(&marker)?;
+    {
+        // Run as root, the local connector runs commands as `nobody`: they must be able to
+        // reach the directory and append to the marker file.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755))?;
+        std::fs::set_permissions(&marker, std::fs::Permissions::from_mode(0o666))?;
+    }
 
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let mut opts = store_options(&args, &schema, Some("coordinator"));

@@ -52,7 +52,7 @@ pub enum OutputFormat {
 pub enum Command {
     /// Serve the HTTP API and run the engine (no configuration needed).
     #[command(
-        after_help = "Examples:\n  orca serve\n  orca serve --listen 0.0.0.0:8080 --data-dir /var/lib/orca\n  ORCA_ADMIN_PASSWORD='choose-a-long-one' orca serve   # first start: admin's password"
+        after_help = "Examples:\n  orca serve\n  orca serve --listen 0.0.0.0:8080 --data-dir /var/lib/orca\n  orca serve --admin-password-file /run/secrets/orca-admin   # first start: admin's password\n  ORCA_ADMIN_PASSWORD='choose-a-long-one' orca serve         # the same, from the environment\n\nThe first admin's password (first start only; otherwise generated and printed once) comes from\n--admin-password-file or ORCA_ADMIN_PASSWORD. Orca removes ORCA_ADMIN_PASSWORD from its\nenvironment at start, but /proc/<pid>/environ keeps showing the initial environment to root\nand to Orca's own user: prefer the file (see docs/security.md)."
     )]
     Serve(ServeArgs),
     /// Run the engine only (scale-out on PostgreSQL).
@@ -132,6 +132,10 @@ pub struct ServeArgs {
     /// on the same PostgreSQL runs the jobs).
     #[arg(long)]
     pub no_engine: bool,
+    /// On first start, the `admin` user's password is the first line of this file (instead of
+    /// ORCA_ADMIN_PASSWORD, or a generated one). Ignored once users exist.
+    #[arg(long, value_name = "FILE", env = "ORCA_ADMIN_PASSWORD_FILE")]
+    pub admin_password_file: Option<PathBuf>,
 }
 
 /// `orca config`.

@@ -1,8 +1,9 @@
 //! The configuration of the `orca` binary: one TOML file (`--config`), then `ORCA_*`
 //! environment variables, then command-line flags (each layer overrides the one before).
 //!
-//! Sections: `database`, `security`, `execution` (the engine: [`EngineConfig`]), `http` (the
-//! API: [`HttpConfig`]), `logging` and `features`, plus the top-level `data_dir`. Every struct
+//! Sections: `database`, `security`, `execution` (the engine: [`EngineConfig`], plus the
+//! binary's own `execution.shutdown_grace` and `[execution.local]`), `http` (the API:
+//! [`HttpConfig`]), `logging` and `features`, plus the top-level `data_dir`. Every struct
 //! rejects unknown keys, and every error names the key and where it came from (the file or
 //! the environment variable). See `docs/config.example.toml` for every key with its default.
 
@@ -10,6 +11,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use orca_connectors::local::LocalConfig;
 use orca_core::location::{DEFAULT_DATA_DIR, DatabaseLocation};
 use orca_core::{EngineConfig, Error, Result};
 use orca_http::HttpConfig;
@@ -21,6 +23,7 @@ const NOT_SETTINGS: &[&str] = &[
     "ORCA_TOKEN",
     "ORCA_SERVER",
     "ORCA_ADMIN_PASSWORD",
+    "ORCA_ADMIN_PASSWORD_FILE",
     "ORCA_OUTPUT",
     "ORCA_CREDENTIALS",
 ];
@@ -84,6 +87,37 @@ pub struct SecurityConfig {
     /// The file holding the secret that signs access tokens (default `<data_dir>/jwt.secret`,
     /// created on first start). Ignored when `http.auth.jwt_secret` is set.
     pub jwt_secret_file: Option<PathBuf>,
+}
+
+/// `[execution.local]`: how commands on `local` systems (this host) run.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LocalExecutionConfig {
+    /// When Orca runs as root, local commands run as this user (default `nobody`).
+    pub user: String,
+    /// Whether `user` may be root (uid 0), giving local commands Orca's own privileges.
+    pub allow_root: bool,
+}
+
+impl Default for LocalExecutionConfig {
+    fn default() -> Self {
+        let d = LocalConfig::default();
+        LocalExecutionConfig {
+            user: d.user,
+            allow_root: d.allow_root,
+        }
+    }
+}
+
+impl LocalExecutionConfig {
+    /// The local connector's settings.
+    pub fn connector(&self) -> LocalConfig {
+        LocalConfig {
+            user: self.user.clone(),
+            allow_root: self.allow_root,
+            ..LocalConfig::default()
+        }
+    }
 }
 
 /// Log format.
@@ -164,6 +198,9 @@ pub struct Config {
     /// seconds).
     #[serde(skip)]
     pub shutdown_grace: Duration,
+    /// How local commands run (`[execution.local]`).
+    #[serde(skip)]
+    pub local: LocalExecutionConfig,
     /// Where the configuration came from, for messages.
     #[serde(skip)]
     pub source: String,
@@ -200,6 +237,7 @@ impl Config {
         };
         let from_env = apply_env(&mut table, env)?;
         let grace = take_grace(&mut table, &source, &from_env)?;
+        let local = take_local(&mut table, &source, &from_env)?;
         let value = toml::Value::Table(table);
         let mut cfg: Config = serde_path_to_error::deserialize(value).map_err(|e| {
             let key = e.path().to_string();
@@ -210,6 +248,7 @@ impl Config {
             ))
         })?;
         cfg.shutdown_grace = grace;
+        cfg.local = local;
         cfg.source = source;
         cfg.validate()?;
         Ok(cfg)
@@ -320,6 +359,9 @@ impl Config {
                     "shutdown_grace".into(),
                     toml::Value::Float(self.shutdown_grace.as_secs_f64()),
                 );
+                if let Ok(local) = toml::Value::try_from(&self.local) {
+                    ex.insert("local".into(), local);
+                }
             }
             if self.http.auth.jwt_secret.is_some()
                 && let Some(auth) = t
@@ -376,6 +418,44 @@ fn take_grace(
     Ok(Duration::from_secs_f64(secs))
 }
 
+/// `[execution.local]` is the binary's own table beside the engine's settings: the local
+/// connector's `user` and `allow_root`.
+fn take_local(
+    table: &mut toml::Table,
+    source: &str,
+    from_env: &BTreeMap<String, String>,
+) -> Result<LocalExecutionConfig> {
+    // take_grace has checked that `execution`, if present, is a table.
+    let Some(v) = table
+        .get_mut("execution")
+        .and_then(|e| e.as_table_mut())
+        .and_then(|e| e.remove("local"))
+    else {
+        return Ok(LocalExecutionConfig::default());
+    };
+    let local: LocalExecutionConfig = serde_path_to_error::deserialize(v).map_err(|e| {
+        let path = e.path().to_string();
+        let key = if path == "." {
+            "execution.local".to_string()
+        } else {
+            format!("execution.local.{path}")
+        };
+        let origin = origin_of(&key, from_env, source);
+        Error::invalid(format!(
+            "{origin}: setting `{key}`: {}",
+            e.inner().message().trim()
+        ))
+    })?;
+    local.connector().validate().map_err(|e| {
+        let origin = origin_of("execution.local.user", from_env, source);
+        Error::invalid(format!(
+            "{origin}: setting `execution.local.user`: {}",
+            e.message()
+        ))
+    })?;
+    Ok(local)
+}
+
 /// Every settable key (dotted) with its kind, from the defaults plus the optional keys.
 fn known_keys() -> BTreeMap<String, Kind> {
     fn walk(prefix: &str, v: &toml::Value, out: &mut BTreeMap<String, Kind>) {
@@ -403,6 +483,8 @@ fn known_keys() -> BTreeMap<String, Kind> {
         walk("", &v, &mut out);
     }
     out.insert("execution.shutdown_grace".into(), Kind::Other);
+    out.insert("execution.local.user".into(), Kind::Str);
+    out.insert("execution.local.allow_root".into(), Kind::Other);
     for (k, kind) in OPTIONAL_KEYS {
         out.insert((*k).to_string(), *kind);
     }
@@ -432,7 +514,11 @@ fn apply_env(
         if NOT_SETTINGS.contains(&var.as_str()) || rest.starts_with("TEST_") {
             continue;
         }
-        let wanted = rest.to_ascii_lowercase();
+        let mut wanted = rest.to_ascii_lowercase();
+        if wanted == "http_metrics" {
+            // Before `[http.metrics]` was a table, `http.metrics` was the on/off switch.
+            wanted = "http_metrics_enabled".into();
+        }
         let found = keys
             .iter()
             .find(|(k, _)| k.replace('.', "_") == wanted)
@@ -591,6 +677,105 @@ mod tests {
     }
 
     #[test]
+    fn execution_local_from_file_and_env() {
+        let d = Config::load(None, &BTreeMap::new()).unwrap();
+        assert_eq!(d.local.user, "nobody");
+        assert!(!d.local.allow_root);
+
+        let (_d, p) =
+            write("[execution]\nmax_concurrency = 4\n[execution.local]\nuser = \"orca-jobs\"\n");
+        let c = Config::load(Some(&p), &BTreeMap::new()).unwrap();
+        assert_eq!(c.local.user, "orca-jobs");
+        assert_eq!(c.execution.max_concurrency, 4);
+        let lc = c.local.connector();
+        assert_eq!((lc.user.as_str(), lc.allow_root), ("orca-jobs", false));
+        assert!(c.to_toml().contains("[execution.local]"), "{}", c.to_toml());
+
+        let c = Config::load(
+            Some(&p),
+            &env(&[
+                ("ORCA_EXECUTION_LOCAL_USER", "root"),
+                ("ORCA_EXECUTION_LOCAL_ALLOW_ROOT", "true"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.local.user, "root");
+        assert!(c.local.allow_root);
+        // Without a file at all.
+        let c = Config::load(None, &env(&[("ORCA_EXECUTION_LOCAL_USER", "daemon")])).unwrap();
+        assert_eq!(c.local.user, "daemon");
+    }
+
+    #[test]
+    fn http_metrics_keys_from_file_and_environment() {
+        let c = Config::load(None, &env(&[("ORCA_HTTP_METRICS_REQUIRE_TOKEN", "true")])).unwrap();
+        assert_eq!(c.http.metrics.require_token, Some(true));
+        let c = Config::load(None, &env(&[("ORCA_HTTP_METRICS_REQUIRE_TOKEN", "auto")])).unwrap();
+        assert_eq!(c.http.metrics.require_token, None);
+        // The older on/off switch, as a variable and in a file.
+        let c = Config::load(None, &env(&[("ORCA_HTTP_METRICS", "false")])).unwrap();
+        assert!(!c.http.metrics.enabled);
+        let (_d, p) = write("[http]\nmetrics = false\n");
+        assert!(
+            !Config::load(Some(&p), &BTreeMap::new())
+                .unwrap()
+                .http
+                .metrics
+                .enabled
+        );
+        let (_d, p) = write("[http.metrics]\nrequire_token = false\n");
+        let c = Config::load(Some(&p), &BTreeMap::new()).unwrap();
+        assert_eq!(c.http.metrics.require_token, Some(false));
+        assert!(c.http.metrics.enabled);
+    }
+
+    #[test]
+    fn execution_local_errors_name_the_key_and_the_source() {
+        let (_d, p) = write("[execution.local]\nusr = \"x\"\n");
+        let m = Config::load(Some(&p), &BTreeMap::new())
+            .unwrap_err()
+            .to_string();
+        assert!(m.contains("orca.toml") && m.contains("usr"), "{m}");
+
+        let (_d, p) = write("[execution.local]\nallow_root = \"yes\"\n");
+        let m = Config::load(Some(&p), &BTreeMap::new())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            m.contains("orca.toml") && m.contains("execution.local.allow_root"),
+            "{m}"
+        );
+
+        let (_d, p) = write("[execution]\nlocal = 3\n");
+        let m = Config::load(Some(&p), &BTreeMap::new())
+            .unwrap_err()
+            .to_string();
+        assert!(m.contains("`execution.local`"), "{m}");
+
+        let m = Config::load(None, &env(&[("ORCA_EXECUTION_LOCAL_ALLOW_ROOT", "maybe")]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            m.contains("ORCA_EXECUTION_LOCAL_ALLOW_ROOT")
+                && m.contains("execution.local.allow_root"),
+            "{m}"
+        );
+
+        let m = Config::load(None, &env(&[("ORCA_EXECUTION_LOCAL_USER", "")]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            m.contains("ORCA_EXECUTION_LOCAL_USER") && m.contains("execution.local.user"),
+            "{m}"
+        );
+
+        let m = Config::load(None, &env(&[("ORCA_EXECUTION_LOCAL_USR", "x")]))
+            .unwrap_err()
+            .to_string();
+        assert!(m.contains("ORCA_EXECUTION_LOCAL_USR"), "{m}");
+    }
+
+    #[test]
     fn feature_switches_apply() {
         let (_d, p) = write("[features]\nhealth_checks = false\nlive_updates = false\n");
         let c = Config::load(Some(&p), &BTreeMap::new()).unwrap();
@@ -607,6 +792,10 @@ mod tests {
         a.worker_name = d.execution.worker_name.clone();
         assert_eq!(a, d.execution, "execution defaults differ from the example");
         assert_eq!(c.shutdown_grace, d.shutdown_grace);
+        assert_eq!(
+            c.local, d.local,
+            "[execution.local] defaults differ from the example"
+        );
         assert_eq!(c.http.listen, d.http.listen);
         assert_eq!(c.data_dir(), d.data_dir());
         // Every key of the defaults appears in the example.

@@ -74,6 +74,42 @@ pub fn check_owner(dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Give the SQLite database at `path` and its `-wal` and `-shm` files mode `0600` (SQLite
+/// creates those two with the database's mode), in case they were created under a permissive
+/// umask (before `orca serve` set its own, or by an older Orca). Missing files are skipped; a
+/// file whose mode cannot be changed (another owner) is left alone with a warning.
+pub fn make_database_private(path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        for suffix in ["", "-wal", "-shm"] {
+            let mut name = path.as_os_str().to_owned();
+            name.push(suffix);
+            let file = Path::new(&name);
+            let Ok(meta) = std::fs::metadata(file) else {
+                continue;
+            };
+            let mode = meta.permissions().mode() & 0o777;
+            if !meta.is_file() || mode & 0o077 == 0 {
+                continue;
+            }
+            match std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o600)) {
+                Ok(()) => tracing::info!(
+                    file = %file.display(),
+                    was = format!("{mode:03o}"),
+                    "made the database file private (mode 600)"
+                ),
+                Err(e) => tracing::warn!(
+                    file = %file.display(),
+                    mode = format!("{mode:03o}"),
+                    error = %e,
+                    "the database file is accessible by other users and its mode cannot be changed"
+                ),
+            }
+        }
+    }
+}
+
 /// Read the JWT secret at `path`, creating a random one (mode `0600`) if it does not exist.
 pub fn load_or_create_jwt_secret(path: &Path) -> Result<orca_http::JwtSecret> {
     match read_secret(path) {
@@ -240,6 +276,29 @@ mod tests {
             let e = load_or_create_jwt_secret(&p).unwrap_err();
             assert!(e.message().contains("chmod 600"), "{e}");
         }
+    }
+
+    #[test]
+    fn database_files_are_made_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = tempfile::tempdir().unwrap();
+        let db = d.path().join("orca.db");
+        for name in ["orca.db", "orca.db-wal", "other"] {
+            let p = d.path().join(name);
+            std::fs::write(&p, "x").unwrap();
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
+        }
+        make_database_private(&db);
+        let mode = |n: &str| {
+            std::fs::metadata(d.path().join(n))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777
+        };
+        assert_eq!(mode("orca.db"), 0o600);
+        assert_eq!(mode("orca.db-wal"), 0o600);
+        assert_eq!(mode("other"), 0o644, "only the database's files");
     }
 
     #[test]

@@ -23,13 +23,30 @@ use std::collections::BTreeMap;
 use std::process::ExitCode;
 
 use clap::Parser;
+use secrecy::SecretString;
 
 use cli::{Cli, Command};
 use config::Config;
 
+/// The environment variable with the first admin's password (see `orca serve --help`).
+const ADMIN_PASSWORD_ENV: &str = "ORCA_ADMIN_PASSWORD";
+
 fn main() -> ExitCode {
+    let admin_password = take_admin_password();
     let started = std::time::Instant::now();
     let cli = Cli::parse();
+    if matches!(
+        cli.command,
+        Command::Serve(_)
+            | Command::Worker
+            | Command::Migrate
+            | Command::User(_)
+            | Command::Keys(_)
+    ) {
+        // Every file these create (the SQLite database and its -wal/-shm files, the key ring,
+        // the JWT secret...) is private to Orca's user. Commands of `local` systems inherit it.
+        nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -40,13 +57,30 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(dispatch(cli, started)) {
+    match runtime.block_on(dispatch(cli, started, admin_password)) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {}", e.message());
             ExitCode::FAILURE
         }
     }
+}
+
+/// `ORCA_ADMIN_PASSWORD` (if set and not empty), removed from the process environment so that
+/// nothing started later (threads, child processes, libraries reading the environment) sees it.
+///
+/// The kernel's copy of the initial environment (`/proc/<pid>/environ`, readable by root and by
+/// Orca's own user) is not changed by this; `--admin-password-file` keeps the password out of
+/// it (docs/security.md).
+#[allow(unsafe_code)]
+fn take_admin_password() -> Option<SecretString> {
+    let value = std::env::var_os(ADMIN_PASSWORD_ENV)?;
+    // SAFETY: `remove_var` must not race with another thread reading or writing the
+    // environment. This runs first thing in `main`, a plain (not async) `fn main`, before the
+    // tokio runtime or any other thread exists, so this thread is the only one.
+    unsafe { std::env::remove_var(ADMIN_PASSWORD_ENV) };
+    let value = value.into_string().ok()?;
+    (!value.is_empty()).then(|| SecretString::from(value))
 }
 
 /// The configuration for verbs that use the database: file < `ORCA_*` < flags.
@@ -59,7 +93,11 @@ fn load_config(cli: &Cli) -> orca_core::Result<Config> {
     Ok(cfg)
 }
 
-async fn dispatch(cli: Cli, started: std::time::Instant) -> orca_core::Result<ExitCode> {
+async fn dispatch(
+    cli: Cli,
+    started: std::time::Instant,
+    admin_password: Option<SecretString>,
+) -> orca_core::Result<ExitCode> {
     let ok = Ok(ExitCode::SUCCESS);
     match &cli.command {
         Command::Serve(args) => {
@@ -67,8 +105,10 @@ async fn dispatch(cli: Cli, started: std::time::Instant) -> orca_core::Result<Ex
             if let Some(l) = args.listen {
                 cfg.http.listen = l;
             }
+            let admin_password =
+                serve::AdminPassword::choose(args.admin_password_file.as_deref(), admin_password)?;
             logging::init(&cfg.logging)?;
-            serve::run(cfg, args.no_engine, started).await?;
+            serve::run(cfg, args.no_engine, started, admin_password).await?;
             ok
         }
         Command::Worker => {

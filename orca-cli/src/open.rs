@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use orca_connectors::local::{LocalConfig, LocalConnector};
+use orca_connectors::local::LocalConnector;
 use orca_connectors::ssh::{SshConfig, SshConnector};
 use orca_connectors::winrm::WinRmConnector;
 use orca_core::location::DatabaseLocation;
@@ -72,6 +72,7 @@ pub async fn open(cfg: &Config, role: Role, live: bool, clock: Arc<dyn Clock>) -
                     format!("cannot open the database {location}: {}{hint}", e.message()),
                 )
             })?;
+            crate::datadir::make_database_private(path);
             Ok(Opened {
                 store: Arc::new(store),
                 bus: None,
@@ -121,7 +122,7 @@ pub fn build(
         .keyring(ring)
         .clock(clock)
         .engine_config(cfg.engine())
-        .connector(Arc::new(LocalConnector::new(LocalConfig::default())?))
+        .connector(Arc::new(LocalConnector::new(cfg.local.connector())?))
         .connector(Arc::new(SshConnector::new(SshConfig::default())?))
         .connector(Arc::new(WinRmConnector::new()));
     if let Some(bus) = bus {

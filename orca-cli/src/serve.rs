@@ -1,10 +1,12 @@
 //! `orca serve`: the HTTP API and the engine in one process, on an embedded default.
 //!
 //! On first start it creates the data directory, the key ring, the JWT secret, an `admin` user
-//! (password from `ORCA_ADMIN_PASSWORD`, or generated and printed once) and the `local` system.
+//! (password from `--admin-password-file` or `ORCA_ADMIN_PASSWORD`, or generated and printed
+//! once) and the `local` system.
 //! SIGTERM or Ctrl-C stop it gracefully: no new requests or claims, running executions get
 //! `execution.shutdown_grace` to finish.
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -56,8 +58,81 @@ pub async fn node(cfg: &Config, engine: bool, live: bool) -> Result<Node> {
     Ok(Node { orca, opened })
 }
 
+/// Where the first admin's password comes from, if not generated.
+pub enum AdminPassword {
+    /// `--admin-password-file`.
+    File(PathBuf, SecretString),
+    /// `ORCA_ADMIN_PASSWORD` (already removed from the process environment by `main`).
+    Env(SecretString),
+}
+
+impl AdminPassword {
+    /// The password given by `file` or else by `env`; both at once is an error.
+    pub fn choose(file: Option<&Path>, env: Option<SecretString>) -> Result<Option<Self>> {
+        match (file, env) {
+            (Some(_), Some(_)) => Err(Error::invalid(
+                "both --admin-password-file and ORCA_ADMIN_PASSWORD are set: give the first \
+                 admin's password one way",
+            )),
+            (Some(path), None) => Ok(Some(AdminPassword::File(
+                path.to_path_buf(),
+                read_password_file(path)?,
+            ))),
+            (None, Some(env)) => Ok(Some(AdminPassword::Env(env))),
+            (None, None) => Ok(None),
+        }
+    }
+
+    /// Where it came from, for messages.
+    fn origin(&self) -> String {
+        match self {
+            AdminPassword::File(path, _) => format!("the file {}", path.display()),
+            AdminPassword::Env(_) => "ORCA_ADMIN_PASSWORD".to_string(),
+        }
+    }
+
+    fn secret(&self) -> &SecretString {
+        match self {
+            AdminPassword::File(_, s) | AdminPassword::Env(s) => s,
+        }
+    }
+}
+
+/// The password in `path`: its first line, without the line ending.
+fn read_password_file(path: &Path) -> Result<SecretString> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        let kind = match e.kind() {
+            std::io::ErrorKind::NotFound => ErrorKind::NotFound,
+            std::io::ErrorKind::PermissionDenied => ErrorKind::PermissionDenied,
+            _ => ErrorKind::InvalidInput,
+        };
+        Error::new(
+            kind,
+            format!(
+                "cannot read the admin password file {} (--admin-password-file): {e}",
+                path.display()
+            ),
+        )
+    })?;
+    let text = SecretString::from(text);
+    let line = text.expose_secret().lines().next().unwrap_or("");
+    if line.is_empty() {
+        return Err(Error::invalid(format!(
+            "the admin password file {} (--admin-password-file) is empty; write the password \
+             on its first line",
+            path.display()
+        )));
+    }
+    Ok(SecretString::from(line.to_string()))
+}
+
 /// Run `orca serve` until SIGTERM or Ctrl-C.
-pub async fn run(cfg: Config, no_engine: bool, started: Instant) -> Result<()> {
+pub async fn run(
+    cfg: Config,
+    no_engine: bool,
+    started: Instant,
+    admin_password: Option<AdminPassword>,
+) -> Result<()> {
     let listen = cfg.http.listen;
     let mut http = cfg.http();
     if http.auth.jwt_secret.is_none() {
@@ -90,7 +165,7 @@ pub async fn run(cfg: Config, no_engine: bool, started: Instant) -> Result<()> {
         .unwrap_or(listen);
 
     let me = Principal::system(ACTOR);
-    let admin = first_admin(&orca, &me).await?;
+    let admin = first_admin(&orca, &me, admin_password).await?;
     orca.ensure_local_system(&me).await?;
     let state = orca_http::AppState::new(orca.clone(), http)?;
     let app = orca_http::router(state);
@@ -118,10 +193,8 @@ pub async fn run(cfg: Config, no_engine: bool, started: Instant) -> Result<()> {
             println!("  It is not shown again. Log in with `orca login --server {url}`, then");
             println!("  change it with `orca user passwd admin`.");
         }
-        Some(NewAdmin::FromEnv) => {
-            println!(
-                "  First start: created the user 'admin' with the password in ORCA_ADMIN_PASSWORD."
-            );
+        Some(NewAdmin::Given(origin)) => {
+            println!("  First start: created the user 'admin' with the password in {origin}.");
         }
         None => {}
     }
@@ -195,12 +268,16 @@ fn bind_error(addr: std::net::SocketAddr, e: std::io::Error) -> Error {
 enum NewAdmin {
     /// With a generated password (to print once).
     Generated(SecretString),
-    /// With `ORCA_ADMIN_PASSWORD`.
-    FromEnv,
+    /// With the password given (from where).
+    Given(String),
 }
 
-/// On a database without users, create `admin`.
-async fn first_admin(orca: &Orca, me: &Principal) -> Result<Option<NewAdmin>> {
+/// On a database without users, create `admin` with `given`, or else a generated password.
+async fn first_admin(
+    orca: &Orca,
+    me: &Principal,
+    given: Option<AdminPassword>,
+) -> Result<Option<NewAdmin>> {
     let any = orca
         .store()
         .list_users(Page {
@@ -211,18 +288,20 @@ async fn first_admin(orca: &Orca, me: &Principal) -> Result<Option<NewAdmin>> {
     if !any.is_empty() {
         return Ok(None);
     }
-    let (password, how) = match std::env::var("ORCA_ADMIN_PASSWORD") {
-        Ok(p) if !p.is_empty() => (SecretString::from(p), None),
-        _ => {
+    let (password, how) = match &given {
+        Some(g) => (g.secret().clone(), NewAdmin::Given(g.origin())),
+        None => {
             let pw = generate_password();
-            (pw.clone(), Some(pw))
+            (pw.clone(), NewAdmin::Generated(pw))
         }
     };
     let hash = orca_http::auth::hash_password_async("admin", password)
         .await
         .map_err(|e| {
+            let origin = given.as_ref().map(|g| g.origin());
             Error::invalid(format!(
-                "ORCA_ADMIN_PASSWORD is not accepted: {}",
+                "the admin password in {} is not accepted: {}",
+                origin.as_deref().unwrap_or("(generated)"),
                 e.message()
             ))
         })?;
@@ -237,10 +316,7 @@ async fn first_admin(orca: &Orca, me: &Principal) -> Result<Option<NewAdmin>> {
         )
         .await;
     match r {
-        Ok(_) => Ok(Some(match how {
-            Some(pw) => NewAdmin::Generated(pw),
-            None => NewAdmin::FromEnv,
-        })),
+        Ok(_) => Ok(Some(how)),
         // Another node created it at the same moment.
         Err(e) if e.kind() == ErrorKind::AlreadyExists => Ok(None),
         Err(e) => Err(e),

@@ -48,11 +48,24 @@ fn connector(config: LocalConfig) -> Arc<dyn Connector> {
     Arc::new(LocalConnector::new(config).expect("valid config"))
 }
 
-struct LocalFixture;
+/// The settings that run commands as root when the tests run as root (for tests that need
+/// root's access), and as the test's own user otherwise.
+fn as_root() -> LocalConfig {
+    LocalConfig {
+        user: "root".into(),
+        allow_root: true,
+        ..LocalConfig::default()
+    }
+}
+
+/// The conformance suite with the default settings (as root: commands run as `nobody`).
+struct LocalFixture {
+    config: LocalConfig,
+}
 
 impl ConnectorFixture for LocalFixture {
     fn connector(&self) -> Arc<dyn Connector> {
-        connector(LocalConfig::default())
+        connector(self.config.clone())
     }
     fn target(&self) -> Target {
         target_with(&[])
@@ -62,7 +75,15 @@ impl ConnectorFixture for LocalFixture {
     }
 }
 
-orca_core::connector_conformance!(LocalFixture);
+orca_core::connector_conformance!(LocalFixture {
+    config: LocalConfig::default()
+});
+
+/// The same suite with root allowed explicitly (`user = "root"`, `allow_root = true`).
+mod allowed_root {
+    use super::*;
+    orca_core::connector_conformance!(LocalFixture { config: as_root() });
+}
 
 /// Whether `pid` is a live (non-zombie) process.
 fn alive(pid: i32) -> bool {
@@ -447,4 +468,261 @@ async fn memory_probe_100_mb() {
         growth_mb < 64,
         "memory grew by {growth_mb} MB for 100 MB of output"
     );
+}
+
+// Privileges and the working directory (security finding F3: a local command must not reach
+// Orca's own secrets).
+
+/// Whether this test process runs as root.
+fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+/// For a test that can only show something as root: whether to go on. Not root: says so loudly
+/// and skips, or fails under `ORCA_TEST_REQUIRE_ALL=1` (CI runs as root).
+fn root_or_skip(test: &str) -> bool {
+    if is_root() {
+        return true;
+    }
+    if std::env::var("ORCA_TEST_REQUIRE_ALL").is_ok_and(|v| v == "1") {
+        panic!("{test} needs root and ORCA_TEST_REQUIRE_ALL=1");
+    }
+    eprintln!("\n*** SKIPPED: {test} needs root (CI runs as root) ***\n");
+    false
+}
+
+fn uid_of(name: &str) -> u32 {
+    nix::unistd::User::from_name(name)
+        .expect("user lookup")
+        .unwrap_or_else(|| panic!("no user {name}"))
+        .uid
+        .as_raw()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_run_as_nobody_when_orca_is_root() {
+    let c = connector(LocalConfig::default());
+    let (o, stdout, stderr) = run_ok(
+        &*c,
+        &target_with(&[]),
+        &CommandSpec::new("id -u; id -G; printf '%s %s\\n' \"$USER\" \"$LOGNAME\""),
+    )
+    .await;
+    assert_eq!(
+        o,
+        RunOutcome::exited(0),
+        "{}",
+        String::from_utf8_lossy(&stderr)
+    );
+    let text = String::from_utf8(stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    if is_root() {
+        let nobody = nix::unistd::User::from_name("nobody").unwrap().unwrap();
+        assert_eq!(lines[0], nobody.uid.to_string(), "{text}");
+        assert_eq!(
+            lines[1],
+            nobody.gid.to_string(),
+            "only nobody's primary group, none of root's: {text}"
+        );
+        assert_eq!(lines[2], "nobody nobody", "{text}");
+    } else {
+        // Nothing to drop to: Orca's own user.
+        assert_eq!(
+            lines[0],
+            nix::unistd::geteuid().to_string(),
+            "not root: {text}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_root_only_file_is_out_of_reach() {
+    if !root_or_skip("a_root_only_file_is_out_of_reach") {
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    // A directory anyone may enter, holding a file only root may read (like jwt.secret).
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let secret = dir.path().join("jwt.secret");
+    std::fs::write(&secret, "s3cr3t-bytes-of-orca").unwrap();
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+
+    let c = connector(LocalConfig::default());
+    let spec = CommandSpec::new(format!("cat '{}'", secret.display()));
+    let (o, stdout, stderr) = run_ok(&*c, &target_with(&[]), &spec).await;
+    let stderr = String::from_utf8_lossy(&stderr);
+    assert_ne!(o.exit_code, Some(0), "{o:?}");
+    assert!(stderr.contains("Permission denied"), "{stderr}");
+    assert!(!String::from_utf8_lossy(&stdout).contains("s3cr3t"));
+
+    // Root, when allowed explicitly, reads it.
+    let (o, stdout, _) = run_ok(&*connector(as_root()), &target_with(&[]), &spec).await;
+    assert_eq!(o, RunOutcome::exited(0));
+    assert_eq!(stdout, b"s3cr3t-bytes-of-orca");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_run_gets_a_fresh_private_directory_removed_afterwards() {
+    let c = connector(LocalConfig::default());
+    let mut t = target_with(&[]);
+    let id = ExecutionId::new();
+    t.execution_id = Some(id);
+    // Leave things behind, one of them a directory its owner cannot write to.
+    let spec = CommandSpec::new(
+        "pwd -P; printf '%s\\n' \"$HOME\"; stat -c '%a %u' .; \
+         echo x > left; mkdir -p d/e; echo y > d/e/f; chmod 500 d/e d",
+    );
+    let (o, stdout, stderr) = run_ok(&*c, &t, &spec).await;
+    assert_eq!(
+        o,
+        RunOutcome::exited(0),
+        "{}",
+        String::from_utf8_lossy(&stderr)
+    );
+    let text = String::from_utf8(stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let dir = std::path::Path::new(lines[0]);
+    let tmp = std::env::temp_dir().canonicalize().unwrap();
+    assert_eq!(dir.parent(), Some(tmp.as_path()), "{text}");
+    assert!(
+        dir.file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with(&format!("orca-{id}-")),
+        "{text}"
+    );
+    let owner = if is_root() {
+        uid_of("nobody")
+    } else {
+        nix::unistd::geteuid().as_raw()
+    };
+    assert_eq!(lines[2], format!("700 {owner}"), "{text}");
+    if is_root() {
+        assert_eq!(lines[1], lines[0], "HOME is the run's directory: {text}");
+    }
+    assert!(!dir.exists(), "{} was removed", dir.display());
+
+    // Another run, another directory.
+    let (_, stdout, _) = run_ok(&*c, &t, &CommandSpec::new("pwd -P")).await;
+    let again = String::from_utf8(stdout).unwrap();
+    assert_ne!(again.trim_end(), lines[0]);
+    assert!(!std::path::Path::new(again.trim_end()).exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn root_as_the_user_needs_allow_root() {
+    let t = target_with(&[]);
+    let spec = CommandSpec::new("id -u");
+    let root = LocalConfig {
+        user: "root".into(),
+        ..LocalConfig::default()
+    };
+    let c = connector(root);
+    let (r, out, _) = run_collect(&*c, &t, &spec, CancellationToken::new()).await;
+    if is_root() {
+        let e = r.expect_err("running as root without allow_root is refused");
+        assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{e}");
+        for says in ["execution.local.user", "execution.local.allow_root", "root"] {
+            assert!(e.message().contains(says), "{says}: {e}");
+        }
+        assert_eq!(e.context().system, Some(t.system.id));
+        assert!(out.stdout.is_empty(), "nothing ran");
+        let report = c.probe(&t).await;
+        assert_eq!(report.status, orca_core::model::HealthStatus::Unhealthy);
+        assert!(
+            report
+                .reason
+                .as_deref()
+                .unwrap_or("")
+                .contains("execution.local.allow_root"),
+            "{report:?}"
+        );
+    } else {
+        // Not root: the setting is moot, commands run as Orca's own user.
+        let o = r.expect("run");
+        assert_eq!(o, RunOutcome::exited(0));
+        assert_eq!(out.stdout_text().trim(), nix::unistd::geteuid().to_string());
+    }
+
+    // Allowed explicitly: root.
+    let (o, stdout, _) = run_ok(&*connector(as_root()), &t, &spec).await;
+    assert_eq!(o, RunOutcome::exited(0));
+    let want = if is_root() {
+        "0".to_string()
+    } else {
+        nix::unistd::geteuid().to_string()
+    };
+    assert_eq!(String::from_utf8(stdout).unwrap().trim(), want);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_user_is_a_clear_error() {
+    if !root_or_skip("an_unknown_user_is_a_clear_error") {
+        return;
+    }
+    let c = connector(LocalConfig {
+        user: "orca-no-such-user".into(),
+        ..LocalConfig::default()
+    });
+    let (r, _, _) = run_collect(
+        &*c,
+        &target_with(&[]),
+        &CommandSpec::new("true"),
+        CancellationToken::new(),
+    )
+    .await;
+    let e = r.expect_err("refused");
+    assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+    assert!(
+        e.message().contains("orca-no-such-user") && e.message().contains("execution.local.user"),
+        "{e}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cwd_the_user_cannot_enter_is_refused_naming_the_user() {
+    if !root_or_skip("a_cwd_the_user_cannot_enter_is_refused_naming_the_user") {
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let private = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(private.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    let dir = private.path().to_str().unwrap();
+    let c = connector(LocalConfig::default());
+    let (r, _, _) = run_collect(
+        &*c,
+        &target_with(&[("cwd", dir)]),
+        &CommandSpec::new("true"),
+        CancellationToken::new(),
+    )
+    .await;
+    let e = r.expect_err("nobody cannot enter a 0700 root directory");
+    assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{e}");
+    assert!(e.message().contains("'nobody'"), "{e}");
+}
+
+#[test]
+fn a_run_abandoned_when_the_runtime_stops_leaves_no_directory() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut t = target_with(&[]);
+    t.execution_id = Some(ExecutionId::new());
+    let (dir, rx) = rt.block_on(async move {
+        let c = connector(LocalConfig::default());
+        let (sink, mut rx) = OutputSink::channel(4);
+        let spec = CommandSpec::new("pwd -P; exec sleep 600");
+        tokio::spawn(async move { c.run(&t, &spec, sink, CancellationToken::new()).await });
+        let (_, first) = rx.recv().await.expect("the directory");
+        (String::from_utf8(first.to_vec()).unwrap(), rx)
+    });
+    let dir = std::path::PathBuf::from(dir.trim_end());
+    assert!(dir.is_dir(), "{}", dir.display());
+    // Shutting the runtime down drops the run's future with the command still running.
+    drop(rt);
+    drop(rx);
+    assert!(!dir.exists(), "{} was removed", dir.display());
 }

@@ -70,6 +70,7 @@ pub mod scripted;
 pub mod store;
 #[cfg(feature = "testkit")]
 pub mod testkit;
+pub mod text;
 pub mod vault;
 
 pub use bus::{Event, EventBus, LocalBus};
@@ -82,8 +83,8 @@ pub use engine::{ConnectorSet, Engine, EngineConfig};
 pub use error::{Error, ErrorContext, ErrorKind, Result, Retry};
 pub use executor::{Executor, ShutdownReport};
 pub use facade::{
-    Orca, OrcaBuilder, ReencryptReport, StoreHostKeys, Submitted, UserPatch, WatchEvent,
-    WatchStream,
+    JobSummary, Orca, OrcaBuilder, ReencryptReport, StoreHostKeys, Submitted, UserPatch,
+    WatchEvent, WatchStream,
 };
 pub use memory::MemoryStore;
 pub use store::{

@@ -4,8 +4,15 @@
 //! read jobs there), `viewer` (see systems, jobs and output in scope). Scopes (grants) say which
 //! systems: all, one system, or every system carrying a tag. Objects outside the caller's scope
 //! are *hidden* (frontends answer "not found"), not merely denied.
+//!
+//! Systems of type `local` run commands on the orchestrator itself, next to Orca's own data:
+//! they are outside every `all` grant. Only admins, and grants that name them (by id, or by a
+//! tag they carry), reach them.
+//!
+//! Executions are scoped by their own system: reading an execution, its output, cancelling or
+//! retrying it needs that system in scope, whatever else the job touched.
 
-use crate::model::{Principal, Role, Scope, System};
+use crate::model::{Principal, Role, Scope, System, SystemType};
 
 /// Something a principal wants to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -106,11 +113,12 @@ pub enum Decision {
     Hidden,
 }
 
-/// Whether `system` is within the principal's scopes.
+/// Whether `system` is within the principal's scopes. An `all` grant covers every system but
+/// those of type `local` (the orchestrator itself), which a grant must name.
 pub fn in_scope(principal: &Principal, system: &System) -> bool {
     principal.role == Role::Admin
         || principal.scopes.iter().any(|s| match s {
-            Scope::All => true,
+            Scope::All => system.system_type != SystemType::Local,
             Scope::System(id) => *id == system.id,
             Scope::Tag(t) => system.tags.iter().any(|x| x == t),
         })
@@ -267,6 +275,36 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// F3: an `all` grant does not reach the orchestrator itself; a grant naming it does.
+    #[test]
+    fn local_systems_need_a_grant_that_names_them() {
+        let mut local = sys(&["local"]);
+        local.system_type = SystemType::Local;
+        let all = who(Role::Operator, vec![Scope::All]);
+        assert_eq!(decide(&all, Action::JobRun, Some(&local)), Decision::Hidden);
+        assert_eq!(
+            decide(&all, Action::JobRead, Some(&local)),
+            Decision::Hidden
+        );
+        for named in [Scope::System(local.id), Scope::Tag("local".into())] {
+            let op = who(Role::Operator, vec![Scope::All, named.clone()]);
+            assert_eq!(
+                decide(&op, Action::JobRun, Some(&local)),
+                Decision::Allow,
+                "{named:?}"
+            );
+        }
+        assert_eq!(
+            decide(&who(Role::Admin, vec![]), Action::JobRun, Some(&local)),
+            Decision::Allow
+        );
+        // Other types stay covered by `all`.
+        assert_eq!(
+            decide(&all, Action::JobRun, Some(&sys(&[]))),
+            Decision::Allow
+        );
     }
 
     #[test]

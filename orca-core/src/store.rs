@@ -92,6 +92,9 @@ pub struct CancelReport {
     pub cancelled: Vec<ExecutionId>,
     /// Running executions marked `cancel_requested`; their workers must stop them.
     pub signalled: Vec<ExecutionId>,
+    /// Unfinished executions of the job left alone because their systems are outside the
+    /// caller's scope (set by the facade; stores leave it 0).
+    pub left_alone: u64,
 }
 
 /// The kind of an authentication token record.

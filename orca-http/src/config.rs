@@ -29,8 +29,72 @@ pub struct HttpConfig {
     pub rate_limit: RateLimitConfig,
     /// Live updates over WebSocket (`/api/v1/ws`).
     pub live_updates: bool,
-    /// Serve Prometheus metrics at `/metrics`.
-    pub metrics: bool,
+    /// Prometheus metrics at `/metrics` (`[http.metrics]`; `metrics = true|false` is still
+    /// accepted for `enabled`).
+    pub metrics: MetricsConfig,
+}
+
+/// `[http.metrics]`: Prometheus metrics at `/metrics`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct MetricsConfig {
+    /// Serve them.
+    pub enabled: bool,
+    /// Whether `/metrics` needs `Authorization: Bearer` with an admin's access token or API
+    /// token (401 without a valid one, 403 for other users). `"auto"` (the default): required
+    /// when `listen` is not a loopback address. Set it to `false` only where the port is
+    /// reachable by the scraper alone. Env: `ORCA_HTTP_METRICS_REQUIRE_TOKEN`.
+    #[serde(serialize_with = "auto_bool::serialize")]
+    pub require_token: Option<bool>,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig {
+            enabled: true,
+            require_token: None,
+        }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for MetricsConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        #[derive(serde::Deserialize)]
+        #[serde(default, deny_unknown_fields)]
+        struct Table {
+            enabled: bool,
+            #[serde(deserialize_with = "auto_bool::deserialize")]
+            require_token: Option<bool>,
+        }
+        impl Default for Table {
+            fn default() -> Self {
+                let d = MetricsConfig::default();
+                Table {
+                    enabled: d.enabled,
+                    require_token: d.require_token,
+                }
+            }
+        }
+        #[derive(serde::Deserialize)]
+        #[serde(untagged)]
+        enum Form {
+            Flag(bool),
+            Table(Table),
+        }
+        match Form::deserialize(d).map_err(|_| {
+            serde::de::Error::custom(
+                "`metrics` is a table: enabled = true|false, require_token = true|false|\"auto\"",
+            )
+        })? {
+            Form::Flag(enabled) => Ok(MetricsConfig {
+                enabled,
+                ..MetricsConfig::default()
+            }),
+            Form::Table(t) => Ok(MetricsConfig {
+                enabled: t.enabled,
+                require_token: t.require_token,
+            }),
+        }
+    }
 }
 
 impl Default for HttpConfig {
@@ -43,7 +107,50 @@ impl Default for HttpConfig {
             auth: AuthConfig::default(),
             rate_limit: RateLimitConfig::default(),
             live_updates: true,
-            metrics: true,
+            metrics: MetricsConfig::default(),
+        }
+    }
+}
+
+impl HttpConfig {
+    /// Whether `/metrics` needs an admin's bearer token: as set, or (`"auto"`) when the server
+    /// listens on an address other than loopback.
+    pub fn metrics_token_required(&self) -> bool {
+        self.metrics
+            .require_token
+            .unwrap_or_else(|| !self.listen.ip().is_loopback())
+    }
+}
+
+/// `true`, `false` or `"auto"` (`None`); also `"true"`/`"false"` as strings, as environment
+/// variables give them.
+mod auto_bool {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &Option<bool>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(b) => s.serialize_bool(*b),
+            None => s.serialize_str("auto"),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Bool(bool),
+            Text(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Bool(b) => Ok(Some(b)),
+            Raw::Text(t) => match t.trim().to_ascii_lowercase().as_str() {
+                "auto" => Ok(None),
+                "true" => Ok(Some(true)),
+                "false" => Ok(Some(false)),
+                _ => Err(serde::de::Error::custom(format!(
+                    "expected true, false or \"auto\", not \"{t}\""
+                ))),
+            },
         }
     }
 }
@@ -146,6 +253,13 @@ impl Default for AuthConfig {
 
 /// Rate limits. Per-address and per-caller limits are counted on each node; login limits are
 /// counted in the database, so they hold across nodes.
+///
+/// Password checks (`POST /api/v1/auth/login`, and the current password of
+/// `POST /api/v1/auth/password`) are limited per client address and per account *and* client
+/// address (429 with `Retry-After` beyond); attempts for one account from all addresses are
+/// never refused but slowed down: past `login_account_delay_after` attempts in a minute, each
+/// further one waits `login_account_delay_ms`, doubling, at most `login_account_delay_max_ms`.
+/// So nobody can lock an account (the admin's) out by failing to log in as it from elsewhere.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RateLimitConfig {
@@ -155,10 +269,20 @@ pub struct RateLimitConfig {
     pub per_address_per_minute: u32,
     /// Requests per minute by one authenticated user or API token.
     pub per_caller_per_minute: u32,
-    /// Login attempts per minute for one account name (known or not).
+    /// Password checks per minute for one account name (known or not) from one client
+    /// address. (It used to count the attempts from all addresses, which let anyone
+    /// lock an account out; attempts from all addresses now slow down instead, see
+    /// `login_account_delay_after`.)
     pub login_per_account_per_minute: u32,
-    /// Login attempts per minute from one client address.
+    /// Password checks per minute from one client address (any account).
     pub login_per_address_per_minute: u32,
+    /// Password checks per minute for one account, from all addresses, after which each further
+    /// check waits (never refused).
+    pub login_account_delay_after: u32,
+    /// The first such wait, in milliseconds; it doubles with each further attempt.
+    pub login_account_delay_ms: u64,
+    /// The longest wait, in milliseconds (at most 30000).
+    pub login_account_delay_max_ms: u64,
 }
 
 impl Default for RateLimitConfig {
@@ -169,6 +293,9 @@ impl Default for RateLimitConfig {
             per_caller_per_minute: 6000,
             login_per_account_per_minute: 10,
             login_per_address_per_minute: 30,
+            login_account_delay_after: 5,
+            login_account_delay_ms: 250,
+            login_account_delay_max_ms: 4000,
         }
     }
 }
@@ -233,6 +360,18 @@ impl HttpConfig {
             return bad(
                 "rate_limit",
                 "limits must be at least 1 (or enabled = false)",
+            );
+        }
+        if r.login_account_delay_max_ms > 30_000 {
+            return bad(
+                "rate_limit.login_account_delay_max_ms",
+                "must be at most 30000",
+            );
+        }
+        if r.login_account_delay_ms > r.login_account_delay_max_ms {
+            return bad(
+                "rate_limit.login_account_delay_ms",
+                "must be at most rate_limit.login_account_delay_max_ms",
             );
         }
         for o in &self.cors.allowed_origins {
@@ -301,5 +440,51 @@ mod tests {
         assert!(!dbg.contains("0123456789abcdef"), "{dbg}");
         let ser = serde_json::to_string(&c).unwrap();
         assert!(!ser.contains("0123456789abcdef"), "{ser}");
+    }
+
+    #[test]
+    fn metrics_token_is_required_off_loopback_unless_set() {
+        let parse = |j: &str| serde_json::from_str::<HttpConfig>(j).unwrap();
+        let c = parse(r#"{}"#);
+        assert_eq!(c.metrics.require_token, None);
+        assert!(!c.metrics_token_required(), "loopback by default");
+        assert!(parse(r#"{"listen":"0.0.0.0:8080"}"#).metrics_token_required());
+        assert!(parse(r#"{"listen":"[::]:8080"}"#).metrics_token_required());
+        assert!(!parse(r#"{"listen":"[::1]:8080"}"#).metrics_token_required());
+        for (v, want) in [
+            ("true", Some(true)),
+            ("false", Some(false)),
+            (r#""auto""#, None),
+            (r#""true""#, Some(true)),
+            (r#""false""#, Some(false)),
+        ] {
+            let c = parse(&format!(
+                r#"{{"listen":"0.0.0.0:1","metrics":{{"require_token":{v}}}}}"#
+            ));
+            assert_eq!(c.metrics.require_token, want, "{v}");
+        }
+        assert!(
+            !parse(r#"{"listen":"0.0.0.0:1","metrics":{"require_token":false}}"#)
+                .metrics_token_required()
+        );
+        assert!(
+            serde_json::from_str::<HttpConfig>(r#"{"metrics":{"require_token":"maybe"}}"#).is_err()
+        );
+        let ser = serde_json::to_value(HttpConfig::default()).unwrap();
+        assert_eq!(ser["metrics"]["require_token"], "auto");
+        // The older form `metrics = false` still switches them off.
+        assert!(!parse(r#"{"metrics":false}"#).metrics.enabled);
+        assert!(parse(r#"{"metrics":{"enabled":true}}"#).metrics.enabled);
+    }
+
+    #[test]
+    fn login_delays_are_bounded() {
+        let mut c = with_secret();
+        c.rate_limit.login_account_delay_max_ms = 60_000;
+        assert!(c.validate().unwrap_err().message().contains("delay_max_ms"));
+        let mut c = with_secret();
+        c.rate_limit.login_account_delay_ms = 5000;
+        c.rate_limit.login_account_delay_max_ms = 1000;
+        assert!(c.validate().unwrap_err().message().contains("delay_ms"));
     }
 }

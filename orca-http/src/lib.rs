@@ -32,6 +32,7 @@ mod audit_layer;
 pub mod auth;
 pub mod config;
 mod context;
+mod csp;
 pub mod error;
 mod metrics;
 mod middleware;
@@ -137,7 +138,7 @@ pub fn router(state: AppState) -> BoxEndpoint<'static, Response> {
             poem::endpoint::make(move |req| ws::endpoint(ws_state.clone(), req)),
         )
         .at("/api/openapi.json", spec)
-        .nest("/api/docs", docs)
+        .nest("/api/docs", csp::docs(docs))
         .nest("/", svc);
     let cors = &state.config().cors;
     let pipeline_state = state.clone();

@@ -1,6 +1,8 @@
 //! Prometheus metrics in the text exposition format, without a metrics library: HTTP requests
 //! (count and latency by operation and status), executions by state, queue depth, executions
-//! finished (from the event bus), and connector latency as last measured by health probes.
+//! finished (from the event bus), and connector latency as last measured by health probes
+//! (labelled by system id: system names are the operators' own words and may say more than a
+//! scraper needs to know).
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write;
@@ -245,7 +247,7 @@ impl Metrics {
             let mut by_health: BTreeMap<&str, u64> = BTreeMap::new();
             let _ = writeln!(
                 out,
-                "# HELP orca_connector_probe_latency_seconds Round trip of the last health probe, by system."
+                "# HELP orca_connector_probe_latency_seconds Round trip of the last health probe, by system id."
             );
             let _ = writeln!(out, "# TYPE orca_connector_probe_latency_seconds gauge");
             for s in &systems {
@@ -253,8 +255,8 @@ impl Metrics {
                 if let Some(ms) = s.health.latency_ms {
                     let _ = writeln!(
                         out,
-                        "orca_connector_probe_latency_seconds{{system=\"{}\",type=\"{}\"}} {}",
-                        escape(&s.name),
+                        "orca_connector_probe_latency_seconds{{system_id=\"{}\",type=\"{}\"}} {}",
+                        s.id,
                         s.system_type.as_str(),
                         ms as f64 / 1000.0
                     );

@@ -1,7 +1,9 @@
 //! The request pipeline around every endpoint: request id and client address, a log line,
 //! per-address rate limit, body size limit, JSON error bodies for errors raised before a handler
 //! ran, one audit record for every mutating or denied request the facade did not audit,
-//! metrics, and a few response headers.
+//! metrics, and a few response headers (request id, `nosniff`, `X-Frame-Options: DENY`, a
+//! `Content-Security-Policy` that loads nothing and forbids framing unless the answer has its
+//! own, as the docs page does; see `csp`).
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -262,6 +264,13 @@ pub(crate) async fn handle<E: Endpoint + 'static>(
         "x-content-type-options",
         HeaderValue::from_static("nosniff"),
     );
+    h.insert("x-frame-options", HeaderValue::from_static("DENY"));
+    if !h.contains_key("content-security-policy") {
+        h.insert(
+            "content-security-policy",
+            HeaderValue::from_static(crate::csp::API),
+        );
+    }
     if status == StatusCode::METHOD_NOT_ALLOWED
         && let Some(allow) = routes.allow(&path)
         && let Ok(v) = HeaderValue::from_str(allow)

@@ -9,6 +9,7 @@ use orca_core::{Error, Orca, Result};
 use crate::audit_layer;
 use crate::auth::cache::{self, AuthCache};
 use crate::auth::jwt::JwtKeys;
+use crate::auth::{AuthChanges, follow_auth_changes};
 use crate::config::HttpConfig;
 use crate::context;
 use crate::error::{ApiError, ApiResult};
@@ -29,6 +30,8 @@ pub struct StateInner {
     pub(crate) limiter: LocalLimiter,
     pub(crate) metrics: Metrics,
     pub(crate) auth_cache: AuthCache,
+    /// Changes of users, grants and tokens, for open WebSockets.
+    pub(crate) auth_changes: AuthChanges,
 }
 
 impl std::fmt::Debug for AppState {
@@ -53,7 +56,7 @@ impl AppState {
     /// credential cache). Call inside a Tokio runtime: it starts a task that counts finished
     /// executions for `/metrics` and, with the credential cache on, one that follows the
     /// Orca's event bus so changes announced by any node end the reuse of cached callers here
-    /// (module `auth::cache`).
+    /// (module `auth::cache`), and one that tells open WebSockets of such changes.
     pub fn new(orca: Orca, config: HttpConfig) -> Result<Self> {
         config.validate()?;
         let Some(link) = audit_layer::link_of(orca.store()) else {
@@ -80,6 +83,8 @@ impl AppState {
         link.announce_on(orca.bus());
         let metrics = Metrics::default();
         metrics.follow_bus(&orca);
+        let (auth_changes, _) = tokio::sync::broadcast::channel(256);
+        follow_auth_changes(orca.bus(), &auth_changes);
         Ok(AppState {
             inner: Arc::new(StateInner {
                 orca,
@@ -88,6 +93,7 @@ impl AppState {
                 limiter: LocalLimiter::default(),
                 metrics,
                 auth_cache,
+                auth_changes,
             }),
         })
     }
@@ -107,14 +113,21 @@ impl AppState {
         if !self.config.rate_limit.enabled {
             return Ok(());
         }
-        let (start, left) = window_now();
-        let start = chrono::DateTime::from_timestamp(start as i64, 0)
-            .ok_or_else(|| ApiError::from(Error::unexpected("clock out of range")))?;
-        let n = self.orca.store().rate_limit_hit(key, start).await?;
+        let (n, left) = self.db_hit(key).await?;
         if n > u64::from(limit) {
             return Err(ApiError::rate_limited(left, what));
         }
         Ok(())
+    }
+
+    /// Count a hit in a window shared by all nodes (the database): the hits in this window
+    /// so far (this one included) and the seconds left in it.
+    pub(crate) async fn db_hit(&self, key: &str) -> ApiResult<(u64, u64)> {
+        let (start, left) = window_now();
+        let start = chrono::DateTime::from_timestamp(start as i64, 0)
+            .ok_or_else(|| ApiError::from(Error::unexpected("clock out of range")))?;
+        let n = self.orca.store().rate_limit_hit(key, start).await?;
+        Ok((n, left))
     }
 
     /// Count a hit in this process; 429 when over `limit`.

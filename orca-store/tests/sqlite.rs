@@ -360,7 +360,7 @@ async fn empty_file_becomes_a_database() {
     let s = SqliteStore::open_path(&path, clock())
         .await
         .expect("an empty file is a new database");
-    assert_eq!(s.settings().await.expect("settings").schema_version, 1);
+    assert_eq!(s.settings().await.expect("settings").schema_version, 2);
 }
 
 // ----- settings and persistence -----

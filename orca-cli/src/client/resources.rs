@@ -335,6 +335,9 @@ pub async fn jobs(c: &Client, cmd: &JobsCmd, json_out: bool) -> Result<ExitCode>
                 s(&job, "created_by"),
                 time(&job, "created_at")
             );
+            if let Some(k) = job["hidden_executions"].as_u64().filter(|k| *k > 0) {
+                println!("hidden    {k} execution(s) on systems outside your scope");
+            }
             let names = run::SystemNames::default();
             run::print_summary(c, &names, &items(&ex), &mut std::io::stdout()).await;
             OK
@@ -348,11 +351,17 @@ pub async fn jobs(c: &Client, cmd: &JobsCmd, json_out: bool) -> Result<ExitCode>
                 n("cancelled"),
                 n("signalled")
             );
+            if let Some(k) = r["left_alone"].as_u64().filter(|k| *k > 0) {
+                println!("Left alone {k} unfinished execution(s) on systems outside your scope.");
+            }
             OK
         }
         JobsCmd::Retry { id, detach } => {
             let id = uuid(id, "a job")?;
             let submitted = c.post_empty(&format!("/api/v1/jobs/{id}/retry")).await?;
+            if let Some(k) = submitted["left_alone"].as_u64().filter(|k| *k > 0) {
+                eprintln!("Left alone {k} execution(s) on systems outside your scope.");
+            }
             run::follow_submitted(c, submitted, *detach, json_out).await
         }
     }

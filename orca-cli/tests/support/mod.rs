@@ -86,6 +86,11 @@ impl Orca {
         Orca { dir }
     }
 
+    /// The private directory (holds `home/` and `data/`).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
     /// The data directory.
     pub fn data_dir(&self) -> PathBuf {
         self.dir.path().join("data")
@@ -256,7 +261,16 @@ impl Server {
                 Err(mpsc::RecvTimeoutError::Disconnected) => break,
             }
         }
-        assert!(ready, "orca serve printed no banner:\n{}", lines.join("\n"));
+        if !ready {
+            let _ = child.kill();
+            let st = child.wait();
+            let log =
+                std::fs::read_to_string(orca.dir.path().join("serve.log")).unwrap_or_default();
+            panic!(
+                "orca serve printed no banner ({st:?}):\n{}\n{log}",
+                lines.join("\n")
+            );
+        }
         let started_ms = lines
             .iter()
             .find_map(|l| {
@@ -278,6 +292,14 @@ impl Server {
             password,
             started_ms,
         }
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child
+            .as_ref()
+            .map(Child::id)
+            .expect("a running server")
     }
 
     /// SIGTERM and wait; the exit code.
@@ -428,5 +450,73 @@ impl Drop for DropSchema {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status();
+    }
+}
+
+/// A blocking client of a server's HTTP API (for what the CLI has no verb for).
+pub struct Api {
+    rt: tokio::runtime::Runtime,
+    http: reqwest::Client,
+    base: String,
+    token: Option<String>,
+}
+
+impl Api {
+    /// A client of `server`, not logged in.
+    pub fn new(server: &Server) -> Api {
+        Api {
+            rt: tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a tokio runtime"),
+            http: reqwest::Client::new(),
+            base: server.url.clone(),
+            token: None,
+        }
+    }
+
+    /// Log in as `user`; later calls carry its access token.
+    pub fn login(&mut self, user: &str, password: &str) {
+        let (status, body) = self.call(
+            "POST",
+            "/api/v1/auth/login",
+            Some(serde_json::json!({"username": user, "password": password})),
+        );
+        assert_eq!(status, 200, "login as {user}: {body}");
+        self.token = Some(body["access_token"].as_str().expect("a token").to_string());
+    }
+
+    /// Send a request; the status and the JSON answer (`null` if none).
+    pub fn call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let (status, bytes) = self.send(method, path, body);
+        let v = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
+        (status, v)
+    }
+
+    /// Send a request; the status and the raw answer.
+    pub fn send(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, Vec<u8>) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("a method");
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(t) = &self.token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        self.rt.block_on(async {
+            let r = req.send().await.expect("the server answers");
+            let status = r.status().as_u16();
+            (status, r.bytes().await.expect("a body").to_vec())
+        })
     }
 }

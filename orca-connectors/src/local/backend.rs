@@ -1,6 +1,6 @@
 //! [`LocalConnector`]: the [`Connector`] implementation for `local` systems.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Instant;
 
@@ -12,6 +12,7 @@ use orca_core::{
 
 use super::config::{FALLBACK_PATH, LocalConfig};
 use super::error::{LocalError, check_cwd};
+use super::isolation::{RunAs, WorkDir, run_as};
 use super::process::drive;
 
 /// The system options the local connector understands.
@@ -53,12 +54,9 @@ impl LocalConnector {
         }
     }
 
-    /// Check the target and build the command, without starting it.
-    async fn prepare(
-        &self,
-        target: &Target,
-        spec: &CommandSpec,
-    ) -> Result<tokio::process::Command> {
+    /// Check the target and the command without starting anything; the system's `cwd`
+    /// option, if any.
+    async fn check<'t>(&self, target: &'t Target, spec: &CommandSpec) -> Result<Option<&'t str>> {
         let system = &target.system;
         if system.system_type != SystemType::Local {
             return Err(Error::new(
@@ -81,7 +79,7 @@ impl LocalConnector {
                 OPTIONS.join(", ")
             )));
         }
-        let shell = self.shell_path(spec.shell)?;
+        self.shell_path(spec.shell)?;
         if spec.command.contains('\0') {
             return Err(Error::invalid("the command contains a NUL byte"));
         }
@@ -93,12 +91,24 @@ impl LocalConnector {
                 )));
             }
         }
-        let cwd = system.options.get("cwd");
+        let cwd = system.options.get("cwd").map(String::as_str);
         if let Some(cwd) = cwd {
             check_cwd(&system.name, cwd).await?;
         }
+        Ok(cwd)
+    }
 
-        let mut cmd = tokio::process::Command::new(shell);
+    /// Build the command (checked by [`Self::check`]) to run as `run_as` (or as Orca's own
+    /// user) in `cwd`, without starting it.
+    fn command(
+        &self,
+        target: &Target,
+        spec: &CommandSpec,
+        run_as: Option<&RunAs>,
+        cwd: &Path,
+        home: &Path,
+    ) -> Result<tokio::process::Command> {
+        let mut cmd = tokio::process::Command::new(self.shell_path(spec.shell)?);
         cmd.arg("-c")
             .arg(&spec.command)
             .stdin(Stdio::null())
@@ -106,11 +116,21 @@ impl LocalConnector {
             .stderr(Stdio::piped())
             .process_group(0)
             .kill_on_drop(true)
+            .current_dir(cwd)
             .env_clear();
         for name in &self.config.env_passthrough {
             if let Some(value) = std::env::var_os(name) {
                 cmd.env(name, value);
             }
+        }
+        if let Some(user) = run_as {
+            // std drops the supplementary groups (setgroups(0)) when it changes the uid, after
+            // setgid and before setuid, in the child before exec.
+            cmd.uid(user.uid.as_raw())
+                .gid(user.gid.as_raw())
+                .env("HOME", home)
+                .env("USER", &user.name)
+                .env("LOGNAME", &user.name);
         }
         if std::env::var_os("PATH").is_none()
             || !self.config.env_passthrough.iter().any(|n| n == "PATH")
@@ -120,9 +140,6 @@ impl LocalConnector {
         cmd.envs(&spec.env);
         if let Some(id) = target.execution_id {
             cmd.env("ORCA_EXECUTION_ID", id.to_string());
-        }
-        if let Some(cwd) = cwd {
-            cmd.current_dir(cwd);
         }
         Ok(cmd)
     }
@@ -134,9 +151,19 @@ impl LocalConnector {
         sink: OutputSink,
         cancel: CancellationToken,
     ) -> Result<RunOutcome> {
-        let mut cmd = self.prepare(target, spec).await?;
+        let cwd = self.check(target, spec).await?;
+        let (user, allow_root) = (self.config.user.clone(), self.config.allow_root);
+        let execution = target.execution_id;
+        let (run_as, workdir) = tokio::task::spawn_blocking(move || {
+            let run_as = run_as(&user, allow_root)?;
+            let dir = WorkDir::create(&std::env::temp_dir(), execution, run_as.as_ref())?;
+            Ok::<_, Error>((run_as, dir))
+        })
+        .await
+        .map_err(|e| Error::unexpected(format!("preparing a local command failed: {e}")))??;
         if cancel.is_cancelled() {
             // Nothing started, nothing to kill.
+            workdir.remove().await;
             return Ok(RunOutcome {
                 end: RunEnd::Cancelled,
                 exit_code: None,
@@ -144,18 +171,31 @@ impl LocalConnector {
                 kill_confirmed: Some(true),
             });
         }
-        let shell = self.shell_path(spec.shell)?;
-        let child = cmd.spawn().map_err(|source| LocalError::Spawn {
-            shell: shell.display().to_string(),
-            source,
-        })?;
+        let cwd = cwd.map(Path::new).unwrap_or(workdir.path());
+        let mut cmd = self.command(target, spec, run_as.as_ref(), cwd, workdir.path())?;
+        let user = run_as.as_ref().map(|u| u.name.clone());
+        let child = match cmd.spawn() {
+            Ok(child) => child,
+            Err(source) => {
+                workdir.remove().await;
+                return Err(LocalError::Spawn {
+                    shell: self.shell_path(spec.shell)?.display().to_string(),
+                    user,
+                    source,
+                }
+                .into());
+            }
+        };
         tracing::debug!(
             system = %target.system.name,
             execution_id = ?target.execution_id,
             pid = ?child.id(),
+            user = user.as_deref().unwrap_or("(orca's own)"),
             "started a local command"
         );
-        drive(child, sink, spec.timeout, cancel, &self.config).await
+        let outcome = drive(child, sink, spec.timeout, cancel, &self.config).await;
+        workdir.remove().await;
+        outcome
     }
 }
 

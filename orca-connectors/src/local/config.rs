@@ -12,6 +12,9 @@ pub const DEFAULT_ENV_PASSTHROUGH: &[&str] = &[
     "PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR",
 ];
 
+/// The user local commands run as when Orca runs as root (see [`LocalConfig::user`]).
+pub const DEFAULT_USER: &str = "nobody";
+
 /// The `PATH` a command gets when Orca's own environment has none.
 pub const FALLBACK_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -44,6 +47,15 @@ pub struct LocalConfig {
     /// Names of variables copied from Orca's environment into commands (see
     /// [`DEFAULT_ENV_PASSTHROUGH`]).
     pub env_passthrough: Vec<String>,
+    /// The user that commands run as when Orca itself runs as root (default `nobody`):
+    /// privileges are dropped to its uid and primary group (no supplementary groups) before
+    /// the shell starts, so a command cannot read Orca's data directory. A user that resolves
+    /// to uid 0 is refused unless [`LocalConfig::allow_root`] is set. When Orca does not run as
+    /// root, commands run as Orca's own user and this is not used.
+    pub user: String,
+    /// Whether [`LocalConfig::user`] may be root (uid 0), so that commands run with all of
+    /// Orca's privileges, its secrets included. Off by default.
+    pub allow_root: bool,
 }
 
 impl Default for LocalConfig {
@@ -60,6 +72,8 @@ impl Default for LocalConfig {
                 .iter()
                 .map(|s| s.to_string())
                 .collect(),
+            user: DEFAULT_USER.to_string(),
+            allow_root: false,
         }
     }
 }
@@ -80,6 +94,12 @@ impl LocalConfig {
                     path.display()
                 )));
             }
+        }
+        if self.user.is_empty() || self.user.contains(['\0', ':', '/']) {
+            return Err(orca_core::Error::invalid(format!(
+                "local connector: user must be a user name, got {:?}",
+                self.user
+            )));
         }
         Ok(())
     }
@@ -109,6 +129,8 @@ mod tests {
         c.validate().unwrap();
         let json = serde_json::to_value(&c).unwrap();
         assert_eq!(json["kill_grace_ms"], 2000);
+        assert_eq!(json["user"], "nobody");
+        assert_eq!(json["allow_root"], false);
         let back: LocalConfig = serde_json::from_value(json).unwrap();
         assert_eq!(back, c);
     }
@@ -123,5 +145,7 @@ mod tests {
         assert!(err.message().contains("read_chunk"));
         let c: LocalConfig = serde_json::from_str(r#"{"sh_path": "sh"}"#).unwrap();
         assert!(c.validate().unwrap_err().message().contains("sh_path"));
+        let c: LocalConfig = serde_json::from_str(r#"{"user": ""}"#).unwrap();
+        assert!(c.validate().unwrap_err().message().contains("user"));
     }
 }

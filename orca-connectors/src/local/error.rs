@@ -16,8 +16,12 @@ pub(crate) enum LocalError {
         cwd: String,
         why: String,
     },
-    /// The shell could not be started.
-    Spawn { shell: String, source: io::Error },
+    /// The shell could not be started (as `user`, when Orca dropped privileges to it).
+    Spawn {
+        shell: String,
+        user: Option<String>,
+        source: io::Error,
+    },
     /// Waiting for the process failed.
     Wait(io::Error),
 }
@@ -36,7 +40,11 @@ impl From<LocalError> for Error {
                 "local system '{system}': working directory '{cwd}' {why}; fix the system's \
                  `cwd` option"
             )),
-            LocalError::Spawn { shell, source } => spawn_error(&shell, source),
+            LocalError::Spawn {
+                shell,
+                user,
+                source,
+            } => spawn_error(&shell, user.as_deref(), source),
             LocalError::Wait(source) => {
                 Error::unexpected(format!("waiting for a local command failed: {source}"))
                     .with_retry(Retry::Unsafe)
@@ -45,7 +53,7 @@ impl From<LocalError> for Error {
     }
 }
 
-fn spawn_error(shell: &str, source: io::Error) -> Error {
+fn spawn_error(shell: &str, user: Option<&str>, source: io::Error) -> Error {
     match source.kind() {
         io::ErrorKind::NotFound => Error::new(
             ErrorKind::Unsupported,
@@ -54,10 +62,15 @@ fn spawn_error(shell: &str, source: io::Error) -> Error {
                  shell for the job, or change the local connector's sh_path/bash_path"
             ),
         ),
-        io::ErrorKind::PermissionDenied => Error::denied(format!(
-            "this host refused to start '{shell}' (permission denied): check the file's mode \
-             and the working directory's permissions"
-        )),
+        io::ErrorKind::PermissionDenied => {
+            let who = user
+                .map(|u| format!(" as the user '{u}' (setting `execution.local.user`)"))
+                .unwrap_or_default();
+            Error::denied(format!(
+                "this host refused to start '{shell}'{who} (permission denied): check the \
+                 file's mode and the working directory's permissions"
+            ))
+        }
         io::ErrorKind::InvalidInput => Error::invalid(format!(
             "the command or its environment cannot be passed to '{shell}': {source}"
         )),

@@ -30,10 +30,20 @@
 //! - A clean environment: the variables named in [`LocalConfig::env_passthrough`] (by
 //!   default `PATH`, `HOME`, `LANG`... see [`config::DEFAULT_ENV_PASSTHROUGH`]), then the job's
 //!   `env`, then `ORCA_EXECUTION_ID` when the run belongs to an execution. Orca's own secrets in
-//!   its environment never reach commands.
-//! - The working directory is the system option `cwd` (an absolute path) or, without it,
-//!   Orca's own. A `cwd` that does not exist fails the run with `ConnectionFailed` before
-//!   anything starts. Other options are refused with `InvalidInput` so a typo is not ignored.
+//!   its environment never reach commands. When the command runs as another user, `HOME` is
+//!   the run's own directory (below) and `USER`/`LOGNAME` that user's name.
+//! - Its user: when Orca runs as root, [`LocalConfig::user`] (default `nobody`), with that
+//!   user's uid and primary group and no supplementary groups, so the command cannot read
+//!   Orca's data directory (key ring, JWT secret, database). A user that resolves to uid 0 is
+//!   refused with `PermissionDenied` unless [`LocalConfig::allow_root`] is set; an unknown user
+//!   is `InvalidInput`. Probes follow the same rule. When Orca does not run as root, commands
+//!   run as Orca's own user (there is nothing to drop to).
+//! - A working directory of its own: a fresh directory under Orca's temporary directory
+//!   (`orca-<execution id>-XXXXXX`, mode `0700`, owned by the command's user), removed with
+//!   everything in it when the run ends (also when it is abandoned). The system option `cwd`
+//!   (an absolute path) replaces it as the working directory; a `cwd` that does not exist
+//!   fails the run with `ConnectionFailed` before anything starts. Other options are refused
+//!   with `InvalidInput` so a typo is not ignored.
 //!
 //! # How a command is stopped
 //! Each command leads its own process group. On timeout or cancel the whole group gets
@@ -51,6 +61,7 @@ mod backend;
 pub mod config;
 mod error;
 mod group;
+mod isolation;
 mod process;
 
 pub use backend::{LocalConnector, OPTIONS};

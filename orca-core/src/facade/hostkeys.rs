@@ -27,24 +27,60 @@ impl StoreHostKeys {
     }
 }
 
-fn validate_fingerprint(algorithm: &str, fingerprint: &str) -> Result<()> {
+/// Check a host key given as a full OpenSSH SHA256 fingerprint (`SHA256:` and the 43
+/// characters of unpadded base64 of a 32-byte digest, as `ssh-keygen -lf` prints) or as a public
+/// key (`ssh-ed25519 AAAA... [comment]`, as in `*.pub` files and `known_hosts`); returns the
+/// fingerprint.
+pub fn normalize_fingerprint(algorithm: &str, fingerprint: &str) -> Result<String> {
+    use base64::Engine;
+    use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
+    crate::text::printable("algorithm", algorithm)?;
+    crate::text::printable("fingerprint", fingerprint)?;
     if algorithm.trim().is_empty() || algorithm.len() > 64 {
         return Err(Error::invalid(
             "a host key needs its algorithm, e.g. ssh-ed25519",
         ));
     }
-    let ok = fingerprint.strip_prefix("SHA256:").is_some_and(|b| {
-        !b.is_empty()
-            && b.len() <= 64
-            && b.chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '+' || c == '/' || c == '=')
-    });
-    if !ok {
+    let fp = fingerprint.trim();
+    if let Some(b) = fp.strip_prefix("SHA256:") {
+        let b = b.trim_end_matches('=');
+        if b.len() == 43 && STANDARD_NO_PAD.decode(b).is_ok_and(|d| d.len() == 32) {
+            return Ok(format!("SHA256:{b}"));
+        }
         return Err(Error::invalid(format!(
-            "'{fingerprint}' is not an OpenSSH SHA256 fingerprint (SHA256:<base64>, as `ssh-keygen -lf` prints)"
+            "fingerprint {fp:?} is not a full OpenSSH SHA256 fingerprint: SHA256: and 43 \
+             characters of base64 (a 32-byte digest), as `ssh-keygen -lf` prints"
         )));
     }
-    Ok(())
+    let mut parts = fp.split_whitespace();
+    if let (Some(kind), Some(blob)) = (parts.next(), parts.next())
+        && let Ok(raw) = STANDARD.decode(blob)
+    {
+        // The blob starts with the key type as an SSH string (4-byte length, then the name).
+        let named = raw
+            .get(..4)
+            .map(|l| u32::from_be_bytes([l[0], l[1], l[2], l[3]]) as usize)
+            .and_then(|n| raw.get(4..4 + n));
+        if named != Some(kind.as_bytes()) {
+            return Err(Error::invalid(format!(
+                "fingerprint: the public key's data does not start with its type '{kind}'"
+            )));
+        }
+        if kind != algorithm {
+            return Err(Error::invalid(format!(
+                "fingerprint: the public key is of type '{kind}', not '{algorithm}'"
+            )));
+        }
+        use sha2::Digest;
+        return Ok(format!(
+            "SHA256:{}",
+            STANDARD_NO_PAD.encode(sha2::Sha256::digest(&raw))
+        ));
+    }
+    Err(Error::invalid(format!(
+        "fingerprint {fp:?} is neither an OpenSSH SHA256 fingerprint (SHA256:<base64>, as \
+         `ssh-keygen -lf` prints) nor a public key ('ssh-ed25519 AAAA...')"
+    )))
 }
 
 #[async_trait]
@@ -58,7 +94,7 @@ impl HostKeyStore for StoreHostKeys {
         algorithm: &str,
         fingerprint: &str,
     ) -> Result<Vec<HostKey>> {
-        validate_fingerprint(algorithm, fingerprint)?;
+        let fingerprint = &normalize_fingerprint(algorithm, fingerprint)?;
         let key = HostKey {
             id: HostKeyId::new(),
             system_id: system,
@@ -102,7 +138,7 @@ impl Orca {
             ("host_key", Some(s.id.to_string())),
         )
         .await?;
-        validate_fingerprint(algorithm, fingerprint)?;
+        let fingerprint = &normalize_fingerprint(algorithm, fingerprint)?;
         let key = HostKey {
             id: HostKeyId::new(),
             system_id: s.id,
@@ -149,12 +185,12 @@ impl Orca {
         .await?;
         let mut new = Vec::new();
         for (alg, fp) in keys {
-            validate_fingerprint(alg, fp)?;
+            let fp = normalize_fingerprint(alg, fp)?;
             new.push(HostKey {
                 id: HostKeyId::new(),
                 system_id: s.id,
                 algorithm: alg.clone(),
-                fingerprint: fp.clone(),
+                fingerprint: fp,
                 created_at: self.clock.now(),
             });
         }
@@ -163,9 +199,45 @@ impl Orca {
             "host_key",
             Some(s.id.to_string()),
             "replace",
-            serde_json::json!({"system": s.name, "fingerprints": keys.iter().map(|k| &k.1).collect::<Vec<_>>()}),
+            serde_json::json!({"system": s.name, "fingerprints": new.iter().map(|k| &k.fingerprint).collect::<Vec<_>>()}),
         );
         self.store.replace_host_keys(s.id, &new, &audit).await?;
         Ok(new)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::normalize_fingerprint;
+
+    // `ssh-keygen -lf` of this key prints FP.
+    const PUB: &str =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBq9YIPtZWPbLtvv3t7QI5cB6Vx/Lx6tCHTuwJCsoo/R test";
+    const FP: &str = "SHA256:/jkrb8HU2ZDopA5mOeBMlXCr6V334s3XJZRJly8mzIA";
+
+    #[test]
+    fn fingerprints_are_full_or_computed_from_a_public_key() {
+        let fp = normalize_fingerprint("ssh-ed25519", PUB).unwrap();
+        assert_eq!(fp, FP);
+        assert_eq!(normalize_fingerprint("ssh-ed25519", &fp).unwrap(), fp);
+        assert_eq!(
+            normalize_fingerprint("ssh-ed25519", &format!("{fp}=")).unwrap(),
+            fp
+        );
+        for bad in [
+            "SHA256:C",
+            "SHA256:",
+            "SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2",
+            "MD5:aa:bb",
+            "ssh-ed25519 !!!",
+            "ssh-rsa AAAAC3NzaC1lZDI1NTE5AAAAIBq9YIPtZWPbLtvv3t7QI5cB6Vx/Lx6tCHTuwJCsoo/R",
+            "SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s\n",
+        ] {
+            assert!(
+                normalize_fingerprint("ssh-ed25519", bad).is_err(),
+                "{bad:?} accepted"
+            );
+        }
+        assert!(normalize_fingerprint("ssh-rsa", PUB).is_err());
     }
 }

@@ -7,7 +7,7 @@ use crate::executor::Executor;
 use crate::ids::{ExecutionId, JobId, SystemId};
 use crate::model::{
     Execution, ExecutionStatus, Job, JobFilter, JobSpec, JobStatus, OutputChunk, Page, Principal,
-    Role, Scope, Shell, System, SystemFilter, SystemType, Targets,
+    Role, Shell, System, SystemFilter, SystemType, Targets,
 };
 use crate::policy::{self, Action, Decision};
 use crate::store::{CancelReport, CancelTarget};
@@ -20,13 +20,61 @@ pub struct Submitted {
     pub job: Job,
     /// One execution per target system.
     pub executions: Vec<Execution>,
+    /// For a retry: executions that did not complete on systems outside the caller's scope,
+    /// left alone.
+    pub left_alone: u64,
 }
 
 /// Largest command accepted.
 pub const MAX_COMMAND_BYTES: usize = 64 * 1024;
 
-fn sees_all(p: &Principal) -> bool {
-    p.role == Role::Admin || p.scopes.contains(&Scope::All)
+fn is_admin(p: &Principal) -> bool {
+    p.role == Role::Admin
+}
+
+/// A job as a principal may see it (see [`Orca::job_summary`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobSummary {
+    /// The job (targets outside the principal's scope left out).
+    pub job: Job,
+    /// Its executions by state, counting only those the principal may see.
+    pub counts: crate::model::StatusCounts,
+    /// Executions on systems outside the principal's scope (not shown, not counted).
+    pub hidden_executions: u64,
+}
+
+/// Which systems are in a principal's scope, remembered for the length of one operation.
+#[derive(Debug, Default)]
+pub(crate) struct ScopeCache {
+    seen: HashMap<SystemId, bool>,
+}
+
+impl ScopeCache {
+    /// Whether the system with this id is in the principal's scope (a missing system is not).
+    pub(crate) async fn covers(
+        &mut self,
+        orca: &Orca,
+        p: &Principal,
+        id: SystemId,
+    ) -> Result<bool> {
+        if is_admin(p) {
+            return Ok(true);
+        }
+        if let Some(b) = self.seen.get(&id) {
+            return Ok(*b);
+        }
+        let b = match orca.store.get_system(id).await {
+            Ok(s) => policy::decide(p, Action::JobRead, Some(&s)) != Decision::Hidden,
+            Err(e) if e.kind() == ErrorKind::NotFound => false,
+            Err(e) => return Err(e),
+        };
+        self.seen.insert(id, b);
+        Ok(b)
+    }
+
+    fn remember(&mut self, p: &Principal, s: &System) {
+        self.seen.insert(s.id, policy::in_scope(p, s));
+    }
 }
 
 impl Orca {
@@ -46,6 +94,9 @@ impl Orca {
         }
         if spec.command.contains('\0') {
             return Err(Error::invalid("the command contains a NUL byte"));
+        }
+        if let Some(n) = &spec.name {
+            crate::text::printable("job name", n)?;
         }
         if spec.targets.systems.is_empty() && spec.targets.tags.is_empty() {
             return Err(Error::invalid(
@@ -145,7 +196,11 @@ impl Orca {
             return Err(e.with_job(job.id));
         }
         self.engine.wake();
-        Ok(Submitted { job, executions })
+        Ok(Submitted {
+            job,
+            executions,
+            left_alone: 0,
+        })
     }
 
     async fn resolve_targets(&self, p: &Principal, t: &Targets) -> Result<Vec<System>> {
@@ -214,77 +269,140 @@ impl Orca {
         Ok(out)
     }
 
-    /// Whether the principal may see the job: admins and principals scoped to all systems,
-    /// its creator, or anyone whose scope covers one of its systems.
-    async fn job_visible(&self, p: &Principal, job: &Job) -> Result<bool> {
-        if sees_all(p) || (p.user_id.is_some() && job.created_by_id == p.user_id) {
-            return Ok(true);
-        }
-        let mut cache: HashMap<SystemId, bool> = HashMap::new();
-        let mut offset = 0;
+    /// Every execution of a job, oldest first.
+    pub(crate) async fn all_executions(&self, id: JobId) -> Result<Vec<Execution>> {
+        let mut out = Vec::new();
         loop {
-            let execs = self
+            let page = self
                 .store
                 .list_executions(
-                    job.id,
+                    id,
                     Page {
-                        offset,
+                        offset: out.len() as u64,
                         limit: Page::MAX_LIMIT,
                     },
                 )
                 .await?;
-            for e in &execs {
-                if let std::collections::hash_map::Entry::Vacant(v) = cache.entry(e.system_id) {
-                    let visible = match self.store.get_system(e.system_id).await {
-                        Ok(s) => policy::in_scope(p, &s),
-                        Err(_) => false,
-                    };
-                    if visible {
-                        return Ok(true);
-                    }
-                    v.insert(visible);
-                }
+            let n = page.len();
+            out.extend(page);
+            if n < Page::MAX_LIMIT as usize {
+                return Ok(out);
             }
-            if execs.len() < Page::MAX_LIMIT as usize {
-                return Ok(false);
-            }
-            offset += execs.len() as u64;
         }
     }
 
-    async fn visible_job(&self, p: &Principal, id: JobId) -> Result<Job> {
+    /// Whether the principal may see the job: admins, its creator, or anyone whose scope
+    /// covers one of its systems. (What they see of it is narrowed to their scope.)
+    async fn job_visible(&self, p: &Principal, job: &Job, scope: &mut ScopeCache) -> Result<bool> {
+        if is_admin(p) || (p.user_id.is_some() && job.created_by_id == p.user_id) {
+            return Ok(true);
+        }
+        for e in self.all_executions(job.id).await? {
+            if scope.covers(self, p, e.system_id).await? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    async fn visible_job(&self, p: &Principal, id: JobId, scope: &mut ScopeCache) -> Result<Job> {
         policy::check(p, Action::JobRead, None)?;
         let job = self.store.get_job(id).await?;
-        if !self.job_visible(p, &job).await? {
+        if !self.job_visible(p, &job, scope).await? {
             return Err(Error::not_found(format!("job {id} not found")));
         }
         Ok(job)
     }
 
+    /// The job as the principal may see it: targets named outside their scope are left out.
+    async fn redact(&self, p: &Principal, mut job: Job, scope: &mut ScopeCache) -> Job {
+        if is_admin(p) {
+            return job;
+        }
+        let mut kept = Vec::with_capacity(job.targets.systems.len());
+        for name in std::mem::take(&mut job.targets.systems) {
+            let visible = match self.resolve_system(&name).await {
+                Ok(s) => {
+                    scope.remember(p, &s);
+                    policy::in_scope(p, &s)
+                }
+                Err(_) => false,
+            };
+            if visible {
+                kept.push(name);
+            }
+        }
+        job.targets.systems = kept;
+        job
+    }
+
+    /// An execution whose own system is in the principal's scope (what else its job touched
+    /// does not matter); otherwise "not found", naming nothing the caller may not see.
     async fn visible_execution(&self, p: &Principal, id: ExecutionId) -> Result<Execution> {
         policy::check(p, Action::JobRead, None)?;
-        let e = self.store.get_execution(id).await?;
-        if sees_all(p) {
-            return Ok(e);
-        }
-        let visible = match self.store.get_system(e.system_id).await {
-            Ok(s) => policy::in_scope(p, &s),
-            Err(_) => false,
+        let hidden = || Error::not_found(format!("execution {id} not found"));
+        let e = match self.store.get_execution(id).await {
+            Ok(e) => e,
+            Err(err) if err.kind() == ErrorKind::NotFound => return Err(hidden()),
+            Err(err) => return Err(err),
         };
-        if visible
-            || self
-                .job_visible(p, &self.store.get_job(e.job_id).await?)
-                .await?
-        {
+        if ScopeCache::default().covers(self, p, e.system_id).await? {
             Ok(e)
         } else {
-            Err(Error::not_found(format!("execution {id} not found")))
+            Err(hidden())
         }
     }
 
-    /// A job.
+    /// The executions of a job the principal may see, and how many others it has.
+    async fn visible_executions(
+        &self,
+        p: &Principal,
+        id: JobId,
+        scope: &mut ScopeCache,
+    ) -> Result<(Vec<Execution>, u64)> {
+        let all = self.all_executions(id).await?;
+        if is_admin(p) {
+            return Ok((all, 0));
+        }
+        let mut shown = Vec::with_capacity(all.len());
+        let mut hidden = 0;
+        for e in all {
+            if scope.covers(self, p, e.system_id).await? {
+                shown.push(e);
+            } else {
+                hidden += 1;
+            }
+        }
+        Ok((shown, hidden))
+    }
+
+    /// A job, as the principal may see it.
     pub async fn get_job(&self, p: &Principal, id: JobId) -> Result<Job> {
-        self.visible_job(p, id).await
+        let mut scope = ScopeCache::default();
+        let job = self.visible_job(p, id, &mut scope).await?;
+        Ok(self.redact(p, job, &mut scope).await)
+    }
+
+    /// A job with the counts of the executions the principal may see, and how many of its
+    /// executions are hidden from them (on systems outside their scope).
+    pub async fn job_summary(&self, p: &Principal, id: JobId) -> Result<JobSummary> {
+        let mut scope = ScopeCache::default();
+        let job = self.visible_job(p, id, &mut scope).await?;
+        let (counts, hidden) = if is_admin(p) {
+            (self.store.job_counts(id).await?, 0)
+        } else {
+            let (shown, hidden) = self.visible_executions(p, id, &mut scope).await?;
+            let mut c = crate::model::StatusCounts::default();
+            for e in &shown {
+                c.add(e.status, 1);
+            }
+            (c, hidden)
+        };
+        Ok(JobSummary {
+            job: self.redact(p, job, &mut scope).await,
+            counts,
+            hidden_executions: hidden,
+        })
     }
 
     /// Jobs the principal may see, newest first.
@@ -296,9 +414,10 @@ impl Orca {
     ) -> Result<Vec<Job>> {
         Page::new(page.offset, page.limit)?;
         policy::check(p, Action::JobRead, None)?;
-        if sees_all(p) {
+        if is_admin(p) {
             return self.store.list_jobs(filter, page).await;
         }
+        let mut scope = ScopeCache::default();
         let mut out = Vec::new();
         let mut skipped = 0;
         let mut offset = 0;
@@ -309,11 +428,11 @@ impl Orca {
                 .await?;
             let n = batch.len();
             for j in batch {
-                if self.job_visible(p, &j).await? {
+                if self.job_visible(p, &j, &mut scope).await? {
                     if skipped < page.offset {
                         skipped += 1;
                     } else {
-                        out.push(j);
+                        out.push(self.redact(p, j, &mut scope).await);
                         if out.len() as u32 >= page.limit {
                             return Ok(out);
                         }
@@ -327,7 +446,7 @@ impl Orca {
         }
     }
 
-    /// A job's executions, oldest first.
+    /// A job's executions the principal may see (on systems in their scope), oldest first.
     pub async fn job_executions(
         &self,
         p: &Principal,
@@ -335,11 +454,20 @@ impl Orca {
         page: Page,
     ) -> Result<Vec<Execution>> {
         Page::new(page.offset, page.limit)?;
-        self.visible_job(p, id).await?;
-        self.store.list_executions(id, page).await
+        let mut scope = ScopeCache::default();
+        self.visible_job(p, id, &mut scope).await?;
+        if is_admin(p) {
+            return self.store.list_executions(id, page).await;
+        }
+        let (shown, _) = self.visible_executions(p, id, &mut scope).await?;
+        Ok(shown
+            .into_iter()
+            .skip(usize::try_from(page.offset).unwrap_or(usize::MAX))
+            .take(page.limit as usize)
+            .collect())
     }
 
-    /// An execution.
+    /// An execution (its own system must be in the principal's scope).
     pub async fn get_execution(&self, p: &Principal, id: ExecutionId) -> Result<Execution> {
         self.visible_execution(p, id).await
     }
@@ -357,71 +485,87 @@ impl Orca {
         self.store.read_output(id, from, limit).await
     }
 
-    async fn check_cancel(&self, p: &Principal, job: &Job) -> Result<()> {
-        if p.role == Role::Admin
-            || (p.user_id.is_some() && job.created_by_id == p.user_id && p.role >= Role::Operator)
-        {
-            return Ok(());
-        }
-        // Operators may cancel jobs on systems in their scope.
-        let execs = self
-            .store
-            .list_executions(
-                job.id,
-                Page {
-                    offset: 0,
-                    limit: Page::MAX_LIMIT,
-                },
-            )
+    /// Cancel a job: pending executions never start; running ones are stopped. A non-admin
+    /// cancels only the executions on systems in their scope; the report says how many others
+    /// were left alone.
+    pub async fn cancel_job(&self, p: &Principal, id: JobId) -> Result<CancelReport> {
+        let mut scope = ScopeCache::default();
+        let job = self.visible_job(p, id, &mut scope).await?;
+        self.authorize(p, Action::JobCancel, None, ("job", Some(id.to_string())))
             .await?;
-        for e in execs {
-            if let Ok(s) = self.store.get_system(e.system_id).await
-                && policy::decide(p, Action::JobCancel, Some(&s)) == Decision::Allow
-            {
-                return Ok(());
+        let mut report = CancelReport::default();
+        if is_admin(p) {
+            let audit = self.audit(
+                p,
+                "job",
+                Some(id.to_string()),
+                "cancel",
+                serde_json::json!({"name": job.name}),
+            );
+            report = self.store.cancel(CancelTarget::Job(id), &audit).await?;
+        } else {
+            let mut mine = Vec::new();
+            for e in self.all_executions(id).await? {
+                if e.status.is_terminal() {
+                    continue;
+                }
+                if scope.covers(self, p, e.system_id).await? {
+                    mine.push(e.id);
+                } else {
+                    report.left_alone += 1;
+                }
+            }
+            if report.left_alone == 0 {
+                let audit = self.audit(
+                    p,
+                    "job",
+                    Some(id.to_string()),
+                    "cancel",
+                    serde_json::json!({"name": job.name}),
+                );
+                report = self.store.cancel(CancelTarget::Job(id), &audit).await?;
+            } else {
+                for e in mine {
+                    let audit = self.audit(
+                        p,
+                        "execution",
+                        Some(e.to_string()),
+                        "cancel",
+                        serde_json::json!({"job": id, "via": "job cancel", "left_alone": report.left_alone}),
+                    );
+                    match self.store.cancel(CancelTarget::Execution(e), &audit).await {
+                        Ok(r) => {
+                            report.cancelled.extend(r.cancelled);
+                            report.signalled.extend(r.signalled);
+                        }
+                        Err(err) if err.kind() == ErrorKind::NotFound => {}
+                        Err(err) => return Err(err),
+                    }
+                }
             }
         }
-        self.authorize(
-            p,
-            Action::JobCancel,
-            None,
-            ("job", Some(job.id.to_string())),
-        )
-        .await?;
-        Err(Error::denied(format!(
-            "'{}' may not cancel job {}",
-            p.name, job.id
-        )))
-    }
-
-    /// Cancel a job: pending executions never start; running ones are stopped.
-    pub async fn cancel_job(&self, p: &Principal, id: JobId) -> Result<CancelReport> {
-        let job = self.visible_job(p, id).await?;
-        self.check_cancel(p, &job).await?;
-        let audit = self.audit(
-            p,
-            "job",
-            Some(id.to_string()),
-            "cancel",
-            serde_json::json!({"name": job.name}),
-        );
-        let report = self.store.cancel(CancelTarget::Job(id), &audit).await?;
         self.engine.cancel(&report.signalled).await;
         self.publish_cancelled(&report).await;
         Ok(report)
     }
 
-    /// Cancel one execution.
+    /// Cancel one execution (its own system must be in the principal's scope).
     pub async fn cancel_execution(&self, p: &Principal, id: ExecutionId) -> Result<CancelReport> {
         let e = self.visible_execution(p, id).await?;
-        let job = self.store.get_job(e.job_id).await?;
-        self.check_cancel(p, &job).await?;
+        let system = self.store.get_system(e.system_id).await.ok();
+        self.authorize(
+            p,
+            Action::JobCancel,
+            system.as_ref(),
+            ("execution", Some(id.to_string())),
+        )
+        .await?;
         let audit = self.audit(
             p,
             "execution",
             Some(id.to_string()),
             "cancel",
-            serde_json::json!({"job": job.id}),
+            serde_json::json!({"job": e.job_id}),
         );
         let report = self
             .store
@@ -458,9 +602,11 @@ impl Orca {
     }
 
     /// Run a job again on the systems where it did not complete (failed, timed out, lost or
-    /// cancelled), as a new job.
+    /// cancelled), as a new job. A non-admin retries only on systems in their scope; the
+    /// answer says how many executions were left alone.
     pub async fn retry_job(&self, p: &Principal, id: JobId) -> Result<Submitted> {
-        let job = self.visible_job(p, id).await?;
+        let mut scope = ScopeCache::default();
+        let job = self.visible_job(p, id, &mut scope).await?;
         if !job.status.is_terminal() {
             return Err(Error::conflict(format!(
                 "job {id} is still {}; retry it when it has ended",
@@ -468,53 +614,64 @@ impl Orca {
             )));
         }
         let mut systems = Vec::new();
-        let mut offset = 0;
-        loop {
-            let execs = self
-                .store
-                .list_executions(
-                    id,
-                    Page {
-                        offset,
-                        limit: Page::MAX_LIMIT,
-                    },
-                )
-                .await?;
-            let n = execs.len();
-            for e in execs {
-                if e.status != ExecutionStatus::Completed {
-                    systems.push(e.system_id.to_string());
-                }
+        let mut left_alone = 0;
+        for e in self.all_executions(id).await? {
+            if e.status == ExecutionStatus::Completed {
+                continue;
             }
-            if n < Page::MAX_LIMIT as usize {
-                break;
+            if scope.covers(self, p, e.system_id).await? {
+                systems.push(e.system_id.to_string());
+            } else {
+                left_alone += 1;
             }
-            offset += n as u64;
         }
         if systems.is_empty() {
-            return Err(Error::conflict(format!(
-                "every execution of job {id} completed; nothing to retry"
-            )));
+            return Err(Error::conflict(if left_alone == 0 {
+                format!("every execution of job {id} completed; nothing to retry")
+            } else {
+                format!(
+                    "no execution of job {id} that you may retry did not complete \
+                     ({left_alone} on systems outside your scope left alone)"
+                )
+            }));
         }
-        self.submit(
-            p,
-            JobSpec {
-                name: Some(format!("{} (retry)", job.name)),
-                command: job.command,
-                targets: Targets {
-                    systems,
-                    tags: vec![],
+        let mut submitted = self
+            .submit(
+                p,
+                JobSpec {
+                    name: Some(format!("{} (retry)", job.name)),
+                    command: job.command,
+                    targets: Targets {
+                        systems,
+                        tags: vec![],
+                    },
+                    options: job.options,
                 },
-                options: job.options,
-            },
-        )
-        .await
+            )
+            .await?;
+        submitted.left_alone = left_alone;
+        Ok(submitted)
+    }
+
+    /// Ids of the executions of a job the principal may watch; `None`: all of them.
+    pub(crate) async fn watchable(
+        &self,
+        p: &Principal,
+        id: JobId,
+    ) -> Result<Option<std::collections::HashSet<ExecutionId>>> {
+        if is_admin(p) {
+            return Ok(None);
+        }
+        let (shown, _) = self
+            .visible_executions(p, id, &mut ScopeCache::default())
+            .await?;
+        Ok(Some(shown.into_iter().map(|e| e.id).collect()))
     }
 
     /// Wait until the job has ended; returns it.
     pub async fn wait_job(&self, p: &Principal, id: JobId) -> Result<Job> {
         let mut rx = self.bus.subscribe();
-        let mut job = self.visible_job(p, id).await?;
+        let mut job = self.visible_job(p, id, &mut ScopeCache::default()).await?;
         loop {
             if job.status.is_terminal() {
                 return Ok(job);
@@ -540,9 +697,8 @@ impl Orca {
         }
     }
 
-    /// Execution status counts of a job.
+    /// Execution status counts of a job (only the executions the principal may see).
     pub async fn job_counts(&self, p: &Principal, id: JobId) -> Result<crate::model::StatusCounts> {
-        self.visible_job(p, id).await?;
-        self.store.job_counts(id).await
+        Ok(self.job_summary(p, id).await?.counts)
     }
 }

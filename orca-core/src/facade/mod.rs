@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use hostkeys::StoreHostKeys;
-pub use jobs::Submitted;
+pub use jobs::{JobSummary, Submitted};
 pub use systems::ReencryptReport;
 pub use users::UserPatch;
 pub use watch::{WatchEvent, WatchStream};

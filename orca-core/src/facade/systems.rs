@@ -19,6 +19,8 @@ pub struct ReencryptReport {
 }
 
 fn validate_name(name: &str) -> Result<()> {
+    crate::text::printable("system name", name)?;
+    crate::text::not_an_id("system name", name)?;
     let ok = !name.is_empty()
         && name.len() <= 255
         && name
@@ -50,8 +52,13 @@ fn validate_tags(tags: &[String]) -> Result<()> {
 }
 
 fn validate_hostname(h: &str) -> Result<()> {
-    if h.is_empty() || h.len() > 255 || h.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(Error::invalid(format!("hostname '{h}' is invalid")));
+    crate::text::hostname("hostname", h)
+}
+
+fn validate_options(options: &std::collections::BTreeMap<String, String>) -> Result<()> {
+    for (k, v) in options {
+        crate::text::option_key("option key", k)?;
+        crate::text::printable(&format!("option '{k}'"), v)?;
     }
     Ok(())
 }
@@ -88,12 +95,14 @@ impl Orca {
             .await?;
         validate_name(&new.name)?;
         validate_tags(&new.tags)?;
+        validate_options(&new.options)?;
         let system_type = new.system_type.unwrap_or(SystemType::Linux);
         let hostname = new.hostname.clone().unwrap_or_else(|| match system_type {
             SystemType::Local => "localhost".to_string(),
             _ => new.name.clone(),
         });
         validate_hostname(&hostname)?;
+        crate::text::printable("username", &new.username)?;
         if system_type != SystemType::Local && new.username.trim().is_empty() {
             return Err(Error::invalid(format!(
                 "system '{}' needs a username to log in with",
@@ -180,7 +189,7 @@ impl Orca {
     ) -> Result<Vec<System>> {
         Page::new(page.offset, page.limit)?;
         policy::check(p, Action::SystemRead, None)?;
-        if p.role == crate::model::Role::Admin || p.scopes.contains(&crate::model::Scope::All) {
+        if p.role == crate::model::Role::Admin {
             return self.store.list_systems(filter, page).await;
         }
         // Scoped principals: filter by policy, paging over the visible systems.
@@ -244,6 +253,7 @@ impl Orca {
             s.port = port;
         }
         if let Some(u) = patch.username {
+            crate::text::printable("username", &u)?;
             changed.insert("username".into(), u.clone().into());
             s.username = u;
         }
@@ -268,6 +278,7 @@ impl Orca {
             s.host_key_policy = h;
         }
         if let Some(o) = patch.options {
+            validate_options(&o)?;
             changed.insert("options".into(), serde_json::json!(o));
             s.options = o;
         }

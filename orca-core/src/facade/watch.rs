@@ -190,8 +190,11 @@ impl Orca {
 
     /// Follow a whole job: the stored output and states of all its executions, then live
     /// events, ending after the job's terminal state.
+    /// A non-admin follows only the executions on systems in their scope.
     pub async fn watch_job(&self, p: &Principal, id: JobId) -> Result<WatchStream> {
         self.get_job(p, id).await?;
+        let only = self.watchable(p, id).await?;
+        let shown = move |e: &ExecutionId| only.as_ref().is_none_or(|s| s.contains(e));
         let mut rx = self.bus.subscribe();
         let (tx, out) = mpsc::channel(256);
         let mut f = Follower {
@@ -224,7 +227,7 @@ impl Orca {
                                 .await?;
                             let n = execs.len();
                             for e in &execs {
-                                if done.contains(&e.id) {
+                                if done.contains(&e.id) || !shown(&e.id) {
                                     continue;
                                 }
                                 if !f.catch_up(e.id, None).await? || !f.status(e).await {
@@ -264,7 +267,9 @@ impl Orca {
                     loop {
                         match tokio::time::timeout(RESYNC, rx.recv()).await {
                             Ok(Ok(ev)) => {
-                                if ev.job_id() != Some(id) {
+                                if ev.job_id() != Some(id)
+                                    || ev.execution_id().is_some_and(|e| !shown(&e))
+                                {
                                     continue;
                                 }
                                 match ev.as_ref() {

@@ -157,13 +157,19 @@ impl State {
         paginate(v.into_iter().cloned(), page)
     }
 
+    /// User names are unique without regard to case.
     fn check_username(&self, name: &str, id: UserId) -> Result<()> {
-        match self.user_names.get(name) {
-            Some(other) if *other != id => Err(Error::already_exists(format!(
-                "a user named '{name}' exists already; choose another name"
-            ))),
-            _ => Ok(()),
+        let lower = name.to_lowercase();
+        if self
+            .users
+            .values()
+            .any(|u| u.id != id && u.username.to_lowercase() == lower)
+        {
+            return Err(Error::already_exists(format!(
+                "a user named '{name}' (in any letter case) exists already; choose another name"
+            )));
         }
+        Ok(())
     }
 
     pub fn create_user(&mut self, u: &User, audit: &AuditRecord) -> Result<()> {

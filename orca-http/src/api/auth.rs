@@ -11,7 +11,7 @@ use super::enums::Role;
 use super::text::Text;
 use super::users::ScopeDto;
 use super::{BearerAuth, Tag, list_type, page};
-use crate::auth::{ApiTokenCreated, TokenPair, Via, role_cap};
+use crate::auth::{ApiTokenCreated, TokenPair, Via, created_via, role_cap, secret_hash};
 use crate::error::ApiResult;
 use crate::state::AppState;
 
@@ -97,6 +97,9 @@ pub(crate) struct TokenInfo {
     pub expires_at: Option<Timestamp>,
     /// Revoked.
     pub revoked_at: Option<Timestamp>,
+    /// The credential that created it: `session:<session id>` (a password login) or `server`
+    /// (the server's admin tooling). Absent for tokens made before this was recorded.
+    pub created_via: Option<String>,
 }
 
 impl From<&TokenRecord> for TokenInfo {
@@ -108,6 +111,7 @@ impl From<&TokenRecord> for TokenInfo {
             created_at: t.created_at,
             expires_at: t.expires_at,
             revoked_at: t.revoked_at,
+            created_via: created_via(t).map(String::from),
         }
     }
 }
@@ -147,8 +151,9 @@ impl AuthApi {
     /// Log in
     ///
     /// Trade a user name and password for an access token (a JWT valid for at most 15 minutes)
-    /// and a single-use refresh token. Throttled per account and per client address (429 with
-    /// `Retry-After`); unknown users and wrong passwords answer alike.
+    /// and a single-use refresh token. Throttled per client address and per account from that
+    /// address (429 with `Retry-After`); many attempts for one account from anywhere slow
+    /// further ones down but never refuse them. Unknown users and wrong passwords answer alike.
     #[oai(path = "/auth/login", method = "post", operation_id = "login")]
     async fn login(&self, body: Json<LoginRequest>) -> ApiResult<Json<TokenPair>> {
         let b = body.0;
@@ -196,7 +201,8 @@ impl AuthApi {
 
     /// Change my password
     ///
-    /// Needs the current password. Ends every session and API token of the caller.
+    /// Needs the current password (its checks are throttled like login). Ends every session
+    /// and API token of the caller.
     #[oai(
         path = "/auth/password",
         method = "post",
@@ -222,7 +228,8 @@ impl AuthApi {
     /// Create an API token
     ///
     /// The secret is in this answer only. The token acts as its owner, with at most the
-    /// given role.
+    /// given role. Needs a login session (an access token): an API token cannot create API
+    /// tokens (403).
     #[oai(path = "/tokens", method = "post", operation_id = "create_token")]
     async fn create_token(
         &self,
@@ -291,7 +298,9 @@ impl AuthApi {
     /// "from_seq": 0}`; the server replays what is stored, then follows live, in frames
     /// `{"type":"events","events":[...]}` (at most 20 per second), and ends a subscription
     /// with an event `{"type":"end"}`. To resume after a reconnect, subscribe again with `from_seq`
-    /// (execution) or `offsets` (`{execution_id: next_seq}`, job).
+    /// (execution) or `offsets` (`{execution_id: next_seq}`, job). The socket closes (close
+    /// code 1008, with a reason) when the user is disabled, their role or grants change, or
+    /// the session or API token that got the ticket ends.
     #[oai(
         path = "/ws/ticket",
         method = "post",
@@ -299,7 +308,11 @@ impl AuthApi {
     )]
     async fn ws_ticket(&self, auth: BearerAuth) -> ApiResult<Created<WsTicket>> {
         let caller = self.0.caller(&auth).await?;
-        let (ticket, expires_in) = self.0.create_ws_ticket(&caller).await?;
+        let token_hash = match caller.via {
+            Via::ApiToken(_) => Some(secret_hash(&auth.0.token)),
+            Via::Session(_) => None,
+        };
+        let (ticket, expires_in) = self.0.create_ws_ticket(&caller, token_hash).await?;
         Ok(Created::Created(Json(WsTicket {
             url: format!("/api/v1/ws?ticket={ticket}"),
             ticket,

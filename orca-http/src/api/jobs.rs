@@ -158,8 +158,11 @@ pub(crate) struct JobDto {
     pub options: JobOptionsView,
     /// Status.
     pub status: JobStatus,
-    /// Executions by state (on `GET /jobs/{id}`).
+    /// Executions by state (on `GET /jobs/{id}`), counting only those the caller may see.
     pub counts: Option<Counts>,
+    /// Executions on systems outside the caller's scope: not shown, not counted (on
+    /// `GET /jobs/{id}`; absent for admins).
+    pub hidden_executions: Option<u64>,
     /// Created.
     pub created_at: Timestamp,
     /// Last status change.
@@ -180,6 +183,7 @@ impl From<Job> for JobDto {
             },
             status: j.status.into(),
             counts: None,
+            hidden_executions: None,
             created_at: j.created_at,
             updated_at: j.updated_at,
         }
@@ -249,6 +253,9 @@ pub(crate) struct SubmittedJob {
     pub job: JobDto,
     /// One execution per target system.
     pub executions: Vec<ExecutionDto>,
+    /// On a retry: executions that did not complete on systems outside the caller's scope,
+    /// left alone (absent when none).
+    pub left_alone: Option<u64>,
 }
 
 impl From<Submitted> for SubmittedJob {
@@ -256,6 +263,7 @@ impl From<Submitted> for SubmittedJob {
         SubmittedJob {
             job: s.job.into(),
             executions: s.executions.into_iter().map(Into::into).collect(),
+            left_alone: (s.left_alone > 0).then_some(s.left_alone),
         }
     }
 }
@@ -268,6 +276,8 @@ pub(crate) struct CancelResult {
     pub cancelled: Vec<uuid::Uuid>,
     /// Running executions told to stop.
     pub signalled: Vec<uuid::Uuid>,
+    /// Unfinished executions on systems outside the caller's scope, left alone.
+    pub left_alone: u64,
 }
 
 impl From<CancelReport> for CancelResult {
@@ -275,6 +285,7 @@ impl From<CancelReport> for CancelResult {
         CancelResult {
             cancelled: r.cancelled.iter().map(|i| i.as_uuid()).collect(),
             signalled: r.signalled.iter().map(|i| i.as_uuid()).collect(),
+            left_alone: r.left_alone,
         }
     }
 }
@@ -359,14 +370,16 @@ impl JobsApi {
     #[oai(path = "/jobs/:id", method = "get", operation_id = "get_job")]
     async fn get(&self, auth: BearerAuth, id: Path<uuid::Uuid>) -> ApiResult<Json<JobDto>> {
         let caller = self.0.caller(&auth).await?;
-        let job = self.0.orca.get_job(&caller.principal, JobId(id.0)).await?;
-        let counts = self
+        let s = self
             .0
             .orca
-            .job_counts(&caller.principal, JobId(id.0))
+            .job_summary(&caller.principal, JobId(id.0))
             .await?;
-        let mut dto = JobDto::from(job);
-        dto.counts = Some(counts.into());
+        let mut dto = JobDto::from(s.job);
+        dto.counts = Some(s.counts.into());
+        if caller.principal.role != orca_core::model::Role::Admin {
+            dto.hidden_executions = Some(s.hidden_executions);
+        }
         Ok(Json(dto))
     }
 
@@ -402,7 +415,8 @@ impl JobsApi {
 
     /// Cancel a job
     ///
-    /// Pending executions never start; running ones are stopped.
+    /// Pending executions never start; running ones are stopped. A non-admin cancels only
+    /// the executions on systems in their scope (`left_alone` counts the others).
     #[oai(
         path = "/jobs/:id/cancel",
         method = "post",
@@ -425,7 +439,8 @@ impl JobsApi {
 
     /// Retry a job
     ///
-    /// Runs the command again, as a new job, on the systems where it did not complete.
+    /// Runs the command again, as a new job, on the systems where it did not complete (for a
+    /// non-admin: only those in their scope; `left_alone` counts the others).
     #[oai(path = "/jobs/:id/retry", method = "post", operation_id = "retry_job")]
     async fn retry(
         &self,

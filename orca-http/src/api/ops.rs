@@ -1,6 +1,6 @@
 //! `/healthz`, `/readyz`, `/metrics`.
 
-use orca_core::model::{Page, SystemFilter};
+use orca_core::model::{Page, Role, SystemFilter};
 use poem_openapi::payload::{Json, PlainText};
 use poem_openapi::{ApiResponse, Object, OpenApi};
 
@@ -10,6 +10,33 @@ use crate::state::AppState;
 
 /// Operational endpoints.
 pub(crate) struct OpsApi(pub AppState);
+
+impl AppState {
+    /// Authenticate a scraper of `/metrics`: an admin's access token or API token.
+    async fn metrics_caller(&self, req: &poem::Request) -> ApiResult<()> {
+        let bearer = req
+            .header("authorization")
+            .and_then(|h| h.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token.trim())
+            .filter(|t| !t.is_empty());
+        let Some(bearer) = bearer else {
+            return Err(ApiError::unauthenticated(
+                "this server's metrics need `Authorization: Bearer` with an admin's access token \
+                 or API token",
+            ));
+        };
+        let caller = self.authenticate(bearer).await?;
+        if caller.principal.role != Role::Admin {
+            return Err(ApiError::new(
+                poem::http::StatusCode::FORBIDDEN,
+                "permission_denied",
+                "only admins may read this server's metrics",
+            ));
+        }
+        Ok(())
+    }
+}
 
 /// A status.
 #[derive(Debug, Clone, Object)]
@@ -71,15 +98,21 @@ impl OpsApi {
     /// Prometheus metrics
     ///
     /// HTTP requests and latency, executions by state, queue depth, finished executions and
-    /// connector probe latency, in the Prometheus text format.
+    /// connector probe latency (by system id), in the Prometheus text format. Needs
+    /// `Authorization: Bearer` with an admin's access token or API token when
+    /// `http.metrics.require_token` says so (by default: when the server listens on an address
+    /// other than loopback).
     #[oai(path = "/metrics", method = "get", operation_id = "metrics")]
-    async fn metrics(&self) -> ApiResult<PlainText<String>> {
-        if !self.0.config.metrics {
+    async fn metrics(&self, req: &poem::Request) -> ApiResult<PlainText<String>> {
+        if !self.0.config.metrics.enabled {
             return Err(ApiError::new(
                 poem::http::StatusCode::NOT_FOUND,
                 "not_found",
                 "metrics are switched off on this server",
             ));
+        }
+        if self.0.config.metrics_token_required() {
+            self.0.metrics_caller(req).await?;
         }
         Ok(PlainText(self.0.metrics.render(&self.0.orca).await))
     }

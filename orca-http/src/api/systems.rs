@@ -229,8 +229,9 @@ pub(crate) struct HostKeyInput {
     /// Key algorithm, e.g. `ssh-ed25519`.
     #[oai(validator(min_length = 1, max_length = 64))]
     pub algorithm: Text,
-    /// `SHA256:<base64>` fingerprint.
-    #[oai(validator(min_length = 1, max_length = 100))]
+    /// The full `SHA256:<base64>` fingerprint (as `ssh-keygen -lf` prints it), or the public key
+    /// itself (`ssh-ed25519 AAAA...`, as in a `.pub` file), whose fingerprint is then computed.
+    #[oai(validator(min_length = 1, max_length = 16384))]
     pub fingerprint: Text,
 }
 

@@ -162,6 +162,8 @@ impl AppState {
         new: SecretString,
     ) -> ApiResult<()> {
         let user = self.orca.store().get_user(caller.user_id).await?;
+        // Guessing the current password with a stolen access token is throttled like login.
+        self.throttle_password_check(&user.username).await?;
         if !verify_password_async(current, user.password_hash.clone()).await {
             return Err(ApiError::new(
                 poem::http::StatusCode::FORBIDDEN,

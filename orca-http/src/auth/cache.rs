@@ -54,6 +54,11 @@
 //!   logs a warning).
 //!
 //! Set `cache_ttl_ms = 0` where even that is too long.
+//!
+//! # WebSockets
+//! An open socket does not use this cache: it re-reads its caller (user, grants, the session or
+//! API token behind its ticket, with that credential as the caller's `via`, as here) on every
+//! subscribe and on every `AuthChanged` it hears, and closes when they changed (module `ws`).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -33,6 +33,10 @@ pub struct Claims {
     pub sid: String,
 }
 
+/// Clock skew tolerated on `iat` (seconds): a token may say it was issued this much in the
+/// future, and live this much longer than `http.auth.access_ttl_seconds`.
+pub const ISSUED_AT_SKEW: u64 = 60;
+
 /// Signs and verifies access tokens.
 pub struct JwtKeys {
     encoding: EncodingKey,
@@ -102,7 +106,8 @@ impl JwtKeys {
     }
 
     /// Verify a token: signature (HS256 only), `exp`/`nbf` with the leeway, issuer, audience,
-    /// and `typ == "access"`. Returns the user and the session.
+    /// `typ == "access"`, `iat` not in the future and a lifetime (`exp - iat`) of at most the
+    /// configured TTL (both give [`ISSUED_AT_SKEW`]). Returns the user and the session.
     pub fn verify(&self, token: &str) -> Result<(UserId, uuid::Uuid), Rejected> {
         self.verify_until(token).map(|(user, sid, _)| (user, sid))
     }
@@ -116,7 +121,12 @@ impl JwtKeys {
         if c.typ != ACCESS_TYP {
             return Err(Rejected(format!("token type '{}' is not access", c.typ)));
         }
-        if c.exp > c.iat.saturating_add(900 + 60) {
+        // A token this server issued was issued in the past and lives `ttl`: one issued "later"
+        // or living longer was made with the key, not by this server's login or refresh.
+        if c.iat > jsonwebtoken::get_current_timestamp().saturating_add(ISSUED_AT_SKEW) {
+            return Err(Rejected("token issued in the future".into()));
+        }
+        if c.exp > c.iat.saturating_add(self.ttl + ISSUED_AT_SKEW) {
             return Err(Rejected("token lifetime exceeds the maximum".into()));
         }
         let user = c
@@ -143,6 +153,48 @@ mod tests {
         let sid = uuid::Uuid::now_v7();
         let t = k.issue(u, sid).unwrap();
         assert_eq!(k.verify(&t).unwrap(), (u, sid));
+    }
+
+    fn forged(k: &JwtKeys, iat: u64, exp: u64) -> String {
+        let claims = Claims {
+            iss: "orca".into(),
+            aud: "orca-api".into(),
+            sub: UserId::new().to_string(),
+            exp,
+            iat,
+            nbf: jsonwebtoken::get_current_timestamp() - 1,
+            jti: "j".into(),
+            typ: ACCESS_TYP.into(),
+            sid: uuid::Uuid::nil().to_string(),
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &k.encoding).unwrap()
+    }
+
+    #[test]
+    fn future_iat_and_long_lifetimes_fail() {
+        let k = keys();
+        let now = jsonwebtoken::get_current_timestamp();
+        let ten_years = 10 * 365 * 24 * 3600;
+        assert!(k.verify(&forged(&k, now, now + 600)).is_ok(), "control");
+        assert!(
+            k.verify(&forged(&k, now + 30, now + 600)).is_ok(),
+            "within the skew"
+        );
+        let far = forged(&k, now + ten_years, now + ten_years + 600);
+        assert!(k.verify(&far).unwrap_err().0.contains("future"));
+        assert!(k.verify(&forged(&k, now + 120, now + 700)).is_err());
+        let long = forged(&k, now, now + 900 + ISSUED_AT_SKEW + 1);
+        assert!(k.verify(&long).unwrap_err().0.contains("lifetime"));
+        // The bound follows the configured TTL.
+        let short = JwtKeys::new(
+            b"0123456789abcdef0123456789abcdef",
+            &AuthConfig {
+                access_ttl_seconds: 60,
+                ..AuthConfig::default()
+            },
+        );
+        assert!(short.verify(&forged(&short, now, now + 120)).is_ok());
+        assert!(short.verify(&forged(&short, now, now + 600)).is_err());
     }
 
     #[test]

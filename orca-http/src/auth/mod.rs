@@ -11,8 +11,10 @@
 
 pub(crate) mod cache;
 pub mod jwt;
+mod live;
 pub mod password;
 mod session;
+mod throttle;
 mod tokens;
 
 use orca_core::TokenRecord;
@@ -20,9 +22,13 @@ use orca_core::ids::UserId;
 use orca_core::model::{Principal, Role, Timestamp};
 use sha2::{Digest, Sha256};
 
+#[cfg(test)]
+pub(crate) use live::EndReason;
+pub(crate) use live::{AuthChanges, Credential, follow_auth_changes};
 pub use password::{hash_password, hash_password_async, verify_password};
 pub use session::TokenPair;
 pub use tokens::ApiTokenCreated;
+pub(crate) use tokens::created_via;
 
 /// `N` bytes from the operating system's CSPRNG (through `rand`'s thread RNG).
 pub(crate) fn random_bytes<const N: usize>() -> [u8; N] {

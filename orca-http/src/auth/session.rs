@@ -85,23 +85,7 @@ impl AppState {
         username: &str,
         password: SecretString,
     ) -> ApiResult<TokenPair> {
-        let client = context::current()
-            .map(|c| c.client.clone())
-            .unwrap_or_default();
-        let rl = self.config.rate_limit.clone();
-        self.db_limit(
-            &format!("login:addr:{client}"),
-            rl.login_per_address_per_minute,
-            "login attempts from this address",
-        )
-        .await?;
-        let account: String = username.to_lowercase().chars().take(128).collect();
-        self.db_limit(
-            &format!("login:user:{account}"),
-            rl.login_per_account_per_minute,
-            "login attempts for this account",
-        )
-        .await?;
+        self.throttle_password_check(username).await?;
         let user = match self.orca.store().find_user(username).await {
             Ok(u) => Some(u),
             Err(e) if e.kind() == ErrorKind::NotFound => None,

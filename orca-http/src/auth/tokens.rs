@@ -6,7 +6,8 @@ use orca_core::{ErrorKind, RevokeTokens, TokenKind, TokenRecord};
 use poem::http::StatusCode;
 use poem_openapi::Object;
 
-use super::{Caller, Purpose, Via, live, new_secret, role_cap, secret_hash, well_formed};
+use super::live::Credential;
+use super::{Caller, Purpose, Via, live, new_secret, secret_hash, well_formed};
 use crate::context::{self, Actor};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
@@ -29,11 +30,56 @@ pub struct ApiTokenCreated {
     pub token: String,
 }
 
+/// The scope prefix recording which credential created an API token: `session:<session id>`
+/// (a login session) or `server` ([`AppState::issue_api_token`]).
+pub(crate) const CREATED_VIA: &str = "created_via:";
+/// The scope prefix of a WebSocket ticket minted with an API token: that token's id.
+const VIA: &str = "via:";
+/// The scope prefix of a WebSocket ticket minted with an API token: the hash of its secret.
+const VIA_HASH: &str = "via_hash:";
+
+/// Which credential created an API token, if recorded (`session:<id>` or `server`).
+pub(crate) fn created_via(record: &TokenRecord) -> Option<&str> {
+    record
+        .scopes
+        .iter()
+        .find_map(|s| s.strip_prefix(CREATED_VIA))
+}
+
 impl AppState {
-    /// Create an API token for the caller.
+    /// Create an API token for the caller, who must have logged in with a password: an API
+    /// token cannot create API tokens (a leaked one could otherwise make itself a successor
+    /// that outlives its revocation).
     pub(crate) async fn create_api_token(
         &self,
         caller: &Caller,
+        name: &str,
+        role: Option<Role>,
+        expires_in_days: Option<u64>,
+    ) -> ApiResult<(TokenRecord, String)> {
+        let Via::Session(sid) = caller.via else {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "permission_denied",
+                "an API token cannot create API tokens; log in with a password to create one",
+            ));
+        };
+        self.mint_api_token(
+            caller,
+            &format!("session:{sid}"),
+            name,
+            role,
+            expires_in_days,
+        )
+        .await
+    }
+
+    /// Create an API token for `caller`, recording `origin` (the credential that created it)
+    /// as its `created_via:` scope.
+    async fn mint_api_token(
+        &self,
+        caller: &Caller,
+        origin: &str,
         name: &str,
         role: Option<Role>,
         expires_in_days: Option<u64>,
@@ -82,6 +128,7 @@ impl AppState {
             scopes: vec![
                 Purpose::Api.scope().into(),
                 format!("role:{}", role.as_str()),
+                format!("{CREATED_VIA}{origin}"),
             ],
             created_at: now,
             expires_at,
@@ -94,7 +141,7 @@ impl AppState {
             "token",
             Some(rec.id.to_string()),
             "create",
-            serde_json::json!({"name": name, "role": role.as_str(), "expires_at": expires_at}),
+            serde_json::json!({"name": name, "role": role.as_str(), "expires_at": expires_at, "created_via": origin}),
         );
         self.orca.store().create_token(&rec, Some(&audit)).await?;
         Ok((rec, secret))
@@ -139,15 +186,26 @@ impl AppState {
         Ok(())
     }
 
-    /// A one-time ticket to open a WebSocket as the caller.
-    pub(crate) async fn create_ws_ticket(&self, caller: &Caller) -> ApiResult<(String, u64)> {
+    /// A one-time ticket to open a WebSocket as the caller. A caller with an API token gives
+    /// the hash of its secret (`api_token_hash`), so the socket can re-check that token.
+    pub(crate) async fn create_ws_ticket(
+        &self,
+        caller: &Caller,
+        api_token_hash: Option<String>,
+    ) -> ApiResult<(String, u64)> {
         let ttl = self.config.auth.ws_ticket_ttl_seconds;
         let now = self.orca.clock().now();
         let secret = new_secret(Purpose::WsTicket);
         let mut scopes = vec![Purpose::WsTicket.scope().to_string()];
         if let Via::ApiToken(id) = caller.via {
-            scopes.push(format!("role:{}", caller.principal.role.as_str()));
-            scopes.push(format!("via:{id}"));
+            let Some(hash) = api_token_hash else {
+                return Err(orca_core::Error::unexpected(
+                    "a WebSocket ticket for an API token needs the token's hash",
+                )
+                .into());
+            };
+            scopes.push(format!("{VIA}{id}"));
+            scopes.push(format!("{VIA_HASH}{hash}"));
         }
         let rec = TokenRecord {
             id: uuid::Uuid::now_v7(),
@@ -177,8 +235,10 @@ impl AppState {
         Ok((secret, ttl))
     }
 
-    /// Redeem a WebSocket ticket (once).
-    pub(crate) async fn redeem_ws_ticket(&self, ticket: &str) -> ApiResult<Caller> {
+    /// Redeem a WebSocket ticket (once). The credential that minted it (the login session or
+    /// the API token) must still be live; the caller is read fresh, with that credential as
+    /// its `via` (and an API token's current role cap).
+    pub(crate) async fn redeem_ws_ticket(&self, ticket: &str) -> ApiResult<(Caller, Credential)> {
         let invalid = || {
             ApiError::unauthenticated(
                 "the WebSocket ticket is invalid, expired or already used; get a new one from POST /api/v1/ws/ticket",
@@ -200,24 +260,26 @@ impl AppState {
         {
             return Err(invalid());
         }
-        let mut principal = self.orca.principal_for(rec.user_id).await?;
-        if let Some(cap) = role_cap(&rec) {
-            principal.role = principal.role.min(cap);
-        }
+        let scope = |prefix: &str| rec.scopes.iter().find_map(|s| s.strip_prefix(prefix));
+        let cred = match (rec.family, scope(VIA), scope(VIA_HASH)) {
+            (Some(sid), None, None) => Credential::Session(sid),
+            (None, Some(id), Some(hash)) => Credential::ApiToken {
+                id: id.parse().map_err(|_| invalid())?,
+                hash: hash.to_string(),
+            },
+            _ => return Err(invalid()),
+        };
+        let caller = match self.fresh_caller(rec.user_id, &cred).await? {
+            Ok(c) => c,
+            Err(ended) => return Err(ApiError::unauthenticated(ended.reason())),
+        };
         if let Some(c) = context::current() {
             c.set_actor(Actor {
-                name: principal.name.clone(),
+                name: caller.principal.name.clone(),
                 user_id: Some(rec.user_id),
             });
         }
-        Ok(Caller {
-            principal,
-            user_id: rec.user_id,
-            via: match rec.family {
-                Some(sid) => Via::Session(sid),
-                None => Via::ApiToken(rec.id),
-            },
-        })
+        Ok((caller, cred))
     }
 }
 
@@ -237,7 +299,7 @@ impl AppState {
             user_id: user,
             via: Via::Session(uuid::Uuid::nil()),
         };
-        self.create_api_token(&caller, name, role, expires_in_days)
+        self.mint_api_token(&caller, "server", name, role, expires_in_days)
             .await
             .map(|(_, secret)| secret)
             .map_err(|e| {

@@ -132,7 +132,8 @@ async fn role_grants_password_and_token_changes_take_effect_at_once_despite_the_
             Method::PUT,
             &format!("/api/v1/users/{gina}/grants"),
             Some(&admin),
-            Some(json!({"grants": [{"kind": "all"}]})),
+            // (Both systems are of type `local`, which an `all` grant does not cover.)
+            Some(json!({"grants": [{"kind": "tag", "value": "web"}, {"kind": "tag", "value": "db"}]})),
         )
         .await;
     assert_eq!(g.status, 200, "{:?}", g.body);

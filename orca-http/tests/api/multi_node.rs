@@ -6,126 +6,19 @@
 //! each test works in a fresh schema, dropped afterwards. When the server cannot be reached the
 //! tests say so loudly and skip, unless `ORCA_TEST_REQUIRE_ALL=1`, where they fail.
 
-use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use orca_core::model::Role;
-use orca_core::{Clock, ErrorKind, KeyRing, Orca, Store, SystemClock};
 use orca_http::config::MAX_CACHE_TTL_MS;
-use orca_http::{AppState, AuditContextLayer};
-use orca_store::postgres::{PgEventBus, PostgresOptions, PostgresStore};
+use orca_store::postgres::PostgresStore;
 use poem::http::Method;
-use poem::test::TestClient;
 use serde_json::json;
 
-use crate::common::{App, config};
+use crate::common::{App, config, fresh_schema, pg_store as store, server_address};
 
 /// How long the other node may take to see a change: far below the TTL (5 s), so a cache that
 /// is only bounded by the TTL fails, and generous for a loaded machine.
 const BOUND: Duration = Duration::from_secs(1);
-
-fn url() -> String {
-    std::env::var("ORCA_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string())
-}
-
-fn require_all() -> bool {
-    std::env::var("ORCA_TEST_REQUIRE_ALL").is_ok_and(|v| v == "1")
-}
-
-/// A fresh schema name in the form the PostgreSQL store tests sweep when a killed run left it.
-fn fresh_schema() -> String {
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    format!(
-        "orca_test_{secs}_{}",
-        &uuid::Uuid::now_v7().simple().to_string()[20..]
-    )
-}
-
-/// `host:port` of a `postgres://[user[:password]@]host[:port][/db][?...]` URL.
-fn server_address(url: &str) -> Option<String> {
-    let rest = url
-        .strip_prefix("postgres://")
-        .or_else(|| url.strip_prefix("postgresql://"))?;
-    let authority = rest.split(['/', '?']).next()?;
-    let hostport = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    if hostport.is_empty() {
-        return None;
-    }
-    let has_port = match hostport.rfind(']') {
-        Some(end) => hostport[end..].contains(':'),
-        None => hostport.contains(':'),
-    };
-    Some(if has_port {
-        hostport.to_string()
-    } else {
-        format!("{hostport}:5432")
-    })
-}
-
-/// Whether something listens at the server's address (checked once, quickly: a missing server
-/// does not cost the connect timeout). An address that cannot be parsed is left to the
-/// connection attempt.
-fn reachable() -> Result<(), String> {
-    static UP: OnceLock<Result<(), String>> = OnceLock::new();
-    UP.get_or_init(|| {
-        let Some(addr) = server_address(&url()) else {
-            return Ok(());
-        };
-        let addrs: Vec<_> = std::net::ToSocketAddrs::to_socket_addrs(&addr)
-            .map_err(|e| format!("{addr}: {e}"))?
-            .collect();
-        if addrs
-            .iter()
-            .any(|a| std::net::TcpStream::connect_timeout(a, Duration::from_secs(2)).is_ok())
-        {
-            Ok(())
-        } else {
-            Err(format!("nothing listens on {addr}"))
-        }
-    })
-    .clone()
-}
-
-/// Skip loudly, or fail under `ORCA_TEST_REQUIRE_ALL=1`.
-fn unavailable(why: &str) {
-    if require_all() {
-        panic!(
-            "PostgreSQL is required (ORCA_TEST_REQUIRE_ALL=1) but unreachable at \
-             ORCA_TEST_POSTGRES_URL: {why}"
-        );
-    }
-    eprintln!(
-        "\n*** SKIPPED: PostgreSQL unreachable ({why}); set ORCA_TEST_POSTGRES_URL or start \
-         PostgreSQL to run the multi-node HTTP tests ***\n"
-    );
-}
-
-/// A store on `schema`; `owner` drops the schema when its last handle goes. `None` (after
-/// saying so) when the server cannot be reached, unless `ORCA_TEST_REQUIRE_ALL=1`.
-async fn store(schema: &str, owner: bool) -> Option<PostgresStore> {
-    if let Err(why) = reachable() {
-        unavailable(&why);
-        return None;
-    }
-    let mut o = PostgresOptions::new(url())
-        .schema(schema)
-        .max_connections(4);
-    o.connect_timeout = Duration::from_secs(10);
-    o.ephemeral = owner;
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    match PostgresStore::connect(o, clock).await {
-        Ok(s) => Some(s),
-        Err(e) if e.kind() == ErrorKind::ConnectionFailed => {
-            unavailable(&e.to_string());
-            None
-        }
-        Err(e) => panic!("opening the PostgreSQL store at ORCA_TEST_POSTGRES_URL: {e}"),
-    }
-}
 
 #[test]
 fn server_addresses_are_read_from_urls() {
@@ -150,24 +43,9 @@ fn server_addresses_are_read_from_urls() {
 /// A node: its own store handle (pool and LISTEN connection), `PgEventBus`, Orca (no engine:
 /// it is not needed to authenticate) and HTTP app, with the longest cache TTL.
 async fn node(store: PostgresStore) -> App {
-    let bus = PgEventBus::new(&store).await.expect("event bus");
-    let store: Arc<dyn Store> = Arc::new(store);
-    let orca = Orca::builder()
-        .store(AuditContextLayer::wrap(store))
-        .bus(Arc::new(bus))
-        .keyring(KeyRing::ephemeral())
-        .clock(Arc::new(SystemClock))
-        .build()
-        .expect("orca");
     let mut c = config();
     c.auth.cache_ttl_ms = MAX_CACHE_TTL_MS;
-    let state = AppState::new(orca.clone(), c).expect("app state");
-    App {
-        client: TestClient::new(orca_http::router(state.clone())),
-        state,
-        orca,
-        _dir: tempfile::tempdir().expect("temp dir"),
-    }
+    App::over_postgres(store, c, false).await
 }
 
 /// Nodes A and B on one fresh schema (A owns it: drop B first).
@@ -307,5 +185,61 @@ async fn logout_on_one_node_is_seen_by_the_others_cache() {
     let changed = Instant::now();
     assert_eq!(del.status, 204, "{:?}", del.body);
     refused_within_bound(&b, &secret, changed, "API token revocation").await;
+    drop(b);
+}
+
+/// F4 across nodes: a user disabled through node A loses the WebSocket it holds on node B
+/// (B hears the change on its `PgEventBus` and closes the socket with a reason).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disabling_a_user_on_one_node_closes_its_socket_on_another() {
+    use futures::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+
+    let Some((a, b)) = two_nodes().await else {
+        return;
+    };
+    let admin = a.admin().await;
+    let dan = a
+        .user(
+            "dan",
+            Role::Viewer,
+            vec![orca_core::model::Scope::Tag("web".into())],
+        )
+        .await;
+    let url = b.serve_ws().await;
+    let (access, _) = b.login("dan").await;
+    let ticket = b.ws_ticket(&access).await;
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("{url}?ticket={ticket}"))
+        .await
+        .expect("the socket opens on node B");
+
+    let off = a
+        .call(
+            Method::PATCH,
+            &format!("/api/v1/users/{dan}"),
+            Some(&admin),
+            Some(json!({"active": false})),
+        )
+        .await;
+    let changed = Instant::now();
+    assert_eq!(off.status, 200, "{:?}", off.body);
+    let bound = Duration::from_secs(2);
+    let msg = tokio::time::timeout(bound, ws.next())
+        .await
+        .unwrap_or_else(|_| {
+            panic!("node B's socket is still open {bound:?} after node A's change")
+        });
+    match msg {
+        Some(Ok(Message::Close(Some(f)))) => {
+            assert_eq!(u16::from(f.code), 1008);
+            assert!(f.reason.contains("disabled"), "{}", f.reason);
+            eprintln!(
+                "node B closed the socket {:?} after node A's change",
+                changed.elapsed()
+            );
+        }
+        other => panic!("expected a close frame, got {other:?}"),
+    }
+    drop(ws);
     drop(b);
 }

@@ -12,7 +12,7 @@ use super::config::PostgresOptions;
 use super::error::db;
 
 /// The schema version this build writes (the version of its last migration).
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// The oldest PostgreSQL server supported (`server_version_num`).
 const MIN_SERVER_VERSION: i32 = 120000;

@@ -32,7 +32,9 @@ fn unique_message(msg: &str) -> String {
     let what = msg.rsplit(": ").next().unwrap_or(msg);
     let nice = match what {
         "systems.name" => "a system with this name exists already: choose another name",
-        "users.username" => "a user with this name exists already: choose another name",
+        "users.username" | "index 'users_username_lower'" => {
+            "a user with this name (in any letter case) exists already: choose another name"
+        }
         "tokens.hash" => "a token with this hash exists already",
         "systems.id" => "a system with this id exists already",
         "jobs.id" => "a job with this id exists already",

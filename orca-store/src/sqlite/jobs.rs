@@ -264,6 +264,7 @@ pub(crate) async fn cancel(
             .map(|(e, _, _)| ExecutionId(e))
             .collect(),
         signalled: signalled.into_iter().map(ExecutionId).collect(),
+        left_alone: 0,
     };
     report.cancelled.sort();
     report.signalled.sort();

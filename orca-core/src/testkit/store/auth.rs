@@ -91,6 +91,14 @@ pub async fn user_crud(f: &dyn StoreFactory) {
         ErrorKind::AlreadyExists,
         "duplicate username",
     );
+    let upper = user(&c, "Alice", Role::Viewer);
+    assert_kind(
+        c.store
+            .create_user(&upper, &c.audit("user", "create"))
+            .await,
+        ErrorKind::AlreadyExists,
+        "user names are unique without regard to case",
+    );
     dup.id = carol.id;
     dup.username = "dave".into();
     assert_kind(
