@@ -7,14 +7,10 @@
 //! Exits 0 only if the job completed.
 
 use std::io::Write;
-use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use orca_connectors::local::{LocalConfig, LocalConnector};
-use orca_core::model::{JobOptions, JobSpec, Principal, Stream, Targets};
-use orca_core::{Clock, KeyRing, Orca, SystemClock, WatchEvent};
-use orca_store::sqlite::SqliteStore;
+use orca::prelude::*;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
@@ -37,15 +33,11 @@ async fn run() -> Result<bool, Box<dyn std::error::Error>> {
     }
     let dir = tempfile::tempdir()?;
     let db = dir.path().join("orca.db");
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let store = SqliteStore::open_path(&db, clock.clone()).await?;
-    let orca = Orca::builder()
-        .store(Arc::new(store))
-        .connector(Arc::new(LocalConnector::new(LocalConfig::default())?))
-        .keyring(KeyRing::ephemeral())
-        .clock(clock)
-        .build()?;
-    orca.start().await?;
+    // The store comes from the location (a path: SQLite), the connectors from the `orca`
+    // crate's features; the engine is started. A throw-away database needs no key file.
+    let orca =
+        Orca::open_with(OpenOptions::new(db.to_string_lossy()).keyring(KeyRing::ephemeral()))
+            .await?;
 
     let me = Principal::system("quickstart");
     orca.ensure_local_system(&me).await?;
@@ -103,5 +95,5 @@ async fn run() -> Result<bool, Box<dyn std::error::Error>> {
     }
     eprintln!("job {}: {}", job.id, job.status.as_str());
     orca.shutdown(Duration::from_secs(5)).await?;
-    Ok(job.status == orca_core::model::JobStatus::Completed)
+    Ok(job.status == JobStatus::Completed)
 }

@@ -6,13 +6,16 @@ use std::io::BufRead;
 
 use orca_core::keyfile;
 use orca_core::model::{NewUser, Principal, Role};
-use orca_core::{Error, ErrorKind, Event, KeyRing, Orca, Result, RevokeTokens, UserPatch};
+use orca_core::{Error, ErrorKind, Event, KeyRing, Orca, Result, UserPatch};
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::cli::{ConfigCmd, KeysCmd, UserCmd};
 use crate::config::Config;
 use crate::datadir;
-use crate::open::{self, Opened, Role as DbRole};
+use crate::open::{self, Role as DbRole};
+
+/// An open database.
+type Opened = orca::Database;
 
 /// Most credentials looked at in one listing.
 const SCAN_LIMIT: u32 = 10_000;
@@ -36,19 +39,19 @@ async fn open_db(cfg: &Config, role: DbRole, live: bool) -> Result<Opened> {
     ) {
         datadir::prepare(&cfg.data_dir())?;
     }
-    open::open(cfg, role, live, open::clock()).await
+    open::open(cfg, role, live).await
 }
 
 /// The facade for admin verbs: `ring` decrypts credentials (an ephemeral one when none are
 /// touched).
-fn facade(cfg: &Config, opened: &Opened, ring: KeyRing) -> Result<Orca> {
-    open::build(cfg, opened.store.clone(), None, ring, open::clock())
+fn facade(opened: &Opened, ring: KeyRing) -> Result<Orca> {
+    opened.builder(opened.store().clone(), ring)?.build()
 }
 
 /// `orca migrate`.
 pub async fn migrate(cfg: &Config) -> Result<()> {
     let opened = open_db(cfg, DbRole::Client, false).await?;
-    println!("The database {} is up to date.", opened.location);
+    println!("The database {} is up to date.", opened.location());
     opened.close().await;
     Ok(())
 }
@@ -115,7 +118,7 @@ pub fn read_stdin_line() -> Result<SecretString> {
 /// `orca user add | passwd`.
 pub async fn user(cfg: &Config, cmd: &UserCmd) -> Result<()> {
     let opened = open_db(cfg, DbRole::Client, true).await?;
-    let orca = facade(cfg, &opened, KeyRing::ephemeral())?;
+    let orca = facade(&opened, KeyRing::ephemeral())?;
     let p = me();
     match cmd {
         UserCmd::Add {
@@ -130,7 +133,7 @@ pub async fn user(cfg: &Config, cmd: &UserCmd) -> Result<()> {
                 )));
             }
             let pw = read_new_password(name, *password_stdin)?;
-            let hash = orca_http::auth::hash_password_async(name, pw).await?;
+            let hash = orca_core::auth::hash_password_async(name, pw).await?;
             let u = orca
                 .create_user(
                     &p,
@@ -157,7 +160,7 @@ pub async fn user(cfg: &Config, cmd: &UserCmd) -> Result<()> {
                 }
             })?;
             let pw = read_new_password(name, *password_stdin)?;
-            let hash = orca_http::auth::hash_password_async(name, pw).await?;
+            let hash = orca_core::auth::hash_password_async(name, pw).await?;
             orca.update_user(
                 &p,
                 u.id,
@@ -167,12 +170,11 @@ pub async fn user(cfg: &Config, cmd: &UserCmd) -> Result<()> {
                 },
             )
             .await?;
-            let ended = orca
-                .store()
-                .revoke_tokens(RevokeTokens::User(u.id), None)
-                .await?;
+            // The facade ended every session and API token of the user.
             announce_auth_change(&opened, u.id).await;
-            println!("Changed the password of '{name}'; ended {ended} of its sessions and tokens.");
+            println!(
+                "Changed the password of '{name}'; every session and API token of it has ended."
+            );
         }
     }
     opened.close().await;
@@ -184,7 +186,7 @@ pub async fn user(cfg: &Config, cmd: &UserCmd) -> Result<()> {
 /// this goes over the event bus and takes milliseconds; on SQLite there is no bus between
 /// processes and a running `orca serve` sees the change within `cache_ttl_ms` (1 s by default).
 async fn announce_auth_change(opened: &Opened, user: orca_core::ids::UserId) {
-    let Some(bus) = &opened.bus else { return };
+    let Some(bus) = opened.bus() else { return };
     if let Err(e) = bus
         .publish(vec![Event::AuthChanged {
             user_id: Some(user),
@@ -205,7 +207,7 @@ pub async fn keys(cfg: &Config, cmd: &KeysCmd) -> Result<()> {
         KeysCmd::Rotate => DbRole::Engine,
         _ => DbRole::Client,
     };
-    let opened = open_db(cfg, role, false).await.map_err(|e| {
+    let mut opened = open_db(cfg, role, false).await.map_err(|e| {
         if role == DbRole::Engine && e.message().contains("holds the lock") {
             Error::new(
                 ErrorKind::Conflict,
@@ -218,8 +220,8 @@ pub async fn keys(cfg: &Config, cmd: &KeysCmd) -> Result<()> {
         }
     })?;
     // Checks the key file against the database (and creates it on a fresh data dir).
-    datadir::key_ring(&*opened.store, &path, true).await?;
-    let store = opened.store.clone();
+    opened.key_ring().await?;
+    let store = opened.store().clone();
     match cmd {
         KeysCmd::List => {
             let (ids, primary) = keyfile::key_ids(&path)?;
@@ -248,7 +250,7 @@ pub async fn keys(cfg: &Config, cmd: &KeysCmd) -> Result<()> {
                 path.display()
             );
         }
-        KeysCmd::Rotate => rotate(cfg, &opened, &path).await?,
+        KeysCmd::Rotate => rotate(&opened, &path).await?,
         KeysCmd::Retire { id } => {
             let (ids, primary) = keyfile::key_ids(&path)?;
             if !ids.contains(id) {
@@ -283,10 +285,10 @@ pub async fn keys(cfg: &Config, cmd: &KeysCmd) -> Result<()> {
     Ok(())
 }
 
-async fn rotate(cfg: &Config, opened: &Opened, path: &std::path::Path) -> Result<()> {
+async fn rotate(opened: &Opened, path: &std::path::Path) -> Result<()> {
     let (ids, primary) = keyfile::key_ids(path)?;
     let newest = ids.last().cloned().unwrap_or_else(|| primary.clone());
-    let leftovers = opened.store.list_sealed_not_under(&primary, 1).await?;
+    let leftovers = opened.store().list_sealed_not_under(&primary, 1).await?;
     if newest != primary {
         keyfile::set_primary(path, &newest)?;
         println!("'{newest}' is now the primary key.");
@@ -305,7 +307,7 @@ async fn rotate(cfg: &Config, opened: &Opened, path: &std::path::Path) -> Result
         println!("Resuming: some credentials are still under older keys.");
     }
     let ring = keyfile::load(path)?;
-    let orca = facade(cfg, opened, ring)?;
+    let orca = facade(opened, ring)?;
     let report = orca.reencrypt_credentials(&me()).await?;
     let (ids, primary) = keyfile::key_ids(path)?;
     let old: Vec<&String> = ids.iter().filter(|i| **i != primary).collect();

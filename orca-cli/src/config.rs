@@ -11,11 +11,11 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use orca_connectors::local::LocalConfig;
+use orca::connectors::local::LocalConfig;
+use orca::stores::sqlite::Synchronous;
 use orca_core::location::{DEFAULT_DATA_DIR, DatabaseLocation};
 use orca_core::{EngineConfig, Error, Result};
 use orca_http::HttpConfig;
-use orca_store::sqlite::Synchronous;
 
 /// Environment variables starting with `ORCA_` that are not settings.
 const NOT_SETTINGS: &[&str] = &[

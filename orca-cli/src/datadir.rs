@@ -2,13 +2,14 @@
 //! (`keys.json`, see [`orca_core::keyfile`]) and the secret that signs access tokens
 //! (`jwt.secret`), all created on first start, files with mode `0600`, the directory `0700`.
 //!
-//! A directory owned by another user, or whose key ring does not decrypt the credentials in the
-//! database (another Orca's keys, or an old copy), is refused with one line that says what to do.
+//! A directory owned by another user is refused with one line that says what to do; so is a key
+//! ring that does not decrypt the credentials in the database (the key-file rule of
+//! [`orca::keys`]).
 
 use std::io::Write;
 use std::path::Path;
 
-use orca_core::{Error, ErrorKind, KeyRing, Result, Store};
+use orca_core::{Error, ErrorKind, Result};
 use secrecy::SecretString;
 
 /// The JWT secret file's name inside a data directory.
@@ -208,51 +209,6 @@ fn io_err(what: &str, path: &Path, e: std::io::Error) -> Error {
         _ => ErrorKind::Storage,
     };
     Error::new(kind, format!("cannot {what} {}: {e}", path.display()))
-}
-
-/// The key ring for `key_file`: loaded, or created when the database holds no credentials yet.
-/// Refuses a key ring that cannot decrypt the credentials in the database.
-pub async fn key_ring(store: &dyn Store, key_file: &Path, create: bool) -> Result<KeyRing> {
-    let sample = store.list_sealed_not_under("", 50).await?;
-    let ring = match orca_core::keyfile::load(key_file) {
-        Ok(r) => r,
-        Err(e) if e.kind() == ErrorKind::NotFound && !sample.is_empty() => {
-            return Err(Error::new(
-                ErrorKind::NotFound,
-                format!(
-                    "the database holds encrypted credentials but the key file {} is missing: \
-                     restore it from your backup (or point --data-dir / security.key_file at it); \
-                     a new key could not decrypt them",
-                    key_file.display()
-                ),
-            ));
-        }
-        Err(e) if e.kind() == ErrorKind::NotFound && create => {
-            orca_core::keyfile::load_or_create(key_file)?
-        }
-        Err(e) => return Err(e),
-    };
-    for (id, sealed) in &sample {
-        if let Err(e) = ring.open(&id.to_string(), sealed) {
-            let key = sealed.key_id().unwrap_or("?");
-            let why = if ring.key_ids().contains(&key) {
-                format!("its key '{key}' is not the key that encrypted them")
-            } else {
-                format!("it has no key '{key}'")
-            };
-            tracing::debug!(error = %e, "key ring check failed");
-            return Err(Error::new(
-                ErrorKind::Crypto,
-                format!(
-                    "the key file {} does not decrypt the credentials in this database ({why}): \
-                     it holds another Orca's keys or an old copy; point --data-dir (or \
-                     security.key_file) at this database's own key file",
-                    key_file.display()
-                ),
-            ));
-        }
-    }
-    Ok(ring)
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use orca_core::model::{NewUser, Page, Principal, Role};
-use orca_core::{Error, ErrorKind, Executor, Orca, Result, Store};
+use orca_core::{Error, ErrorKind, Orca, Result, Store};
 use poem::listener::{Acceptor, Listener, TcpListener};
 use secrecy::{ExposeSecret, SecretString};
 
@@ -27,33 +27,27 @@ pub struct Node {
     /// The facade.
     pub orca: Orca,
     /// The open database.
-    pub opened: open::Opened,
+    pub opened: orca::Database,
 }
 
 /// Open the database, the key ring and the facade for a process that serves or runs work.
 pub async fn node(cfg: &Config, engine: bool, live: bool) -> Result<Node> {
-    let clock = open::clock();
     datadir::prepare(&cfg.data_dir())?;
     let role = if engine {
         DbRole::Engine
     } else {
         DbRole::Client
     };
-    let mut opened = open::open(cfg, role, live, clock.clone()).await?;
-    let ring = datadir::key_ring(&*opened.store, &cfg.key_file(), true).await?;
-    let mut store: Arc<dyn Store> = opened.store.clone();
+    let mut opened = open::open(cfg, role, live).await?;
+    let ring = opened.key_ring().await?;
+    let mut store: Arc<dyn Store> = opened.store().clone();
     if cfg.features.audit_logging {
         store = audit_log::AuditLogLayer::wrap(store);
     }
     let store = orca_http::AuditContextLayer::wrap(store);
-    let orca = open::build(cfg, store, opened.bus.clone(), ring, clock)?;
-    if engine && let Some(mut waker) = opened.waker.take() {
-        let o = orca.clone();
-        tokio::spawn(async move {
-            while waker.notified().await {
-                o.engine().wake();
-            }
-        });
+    let orca = opened.builder(store, ring)?.build()?;
+    if engine {
+        opened.wake_on_submit(&orca);
     }
     Ok(Node { orca, opened })
 }
@@ -180,7 +174,7 @@ pub async fn run(
         started.elapsed().as_millis()
     );
     println!("  API docs:  {url}/api/docs");
-    println!("  database:  {}", node.opened.location);
+    println!("  database:  {}", node.opened.location());
     if no_engine {
         println!("  engine:    off (an `orca worker` on this database runs the jobs)");
     }
@@ -295,7 +289,7 @@ async fn first_admin(
             (pw.clone(), NewAdmin::Generated(pw))
         }
     };
-    let hash = orca_http::auth::hash_password_async("admin", password)
+    let hash = orca_core::auth::hash_password_async("admin", password)
         .await
         .map_err(|e| {
             let origin = given.as_ref().map(|g| g.origin());

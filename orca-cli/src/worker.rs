@@ -20,7 +20,8 @@ pub async fn run(cfg: Config) -> Result<()> {
     node.orca.start().await?;
     println!(
         "Orca worker '{}' is running on {} (Ctrl-C or SIGTERM to stop)",
-        cfg.execution.worker_name, node.opened.location
+        cfg.execution.worker_name,
+        node.opened.location()
     );
     tracing::info!(worker = %cfg.execution.worker_name, "worker started");
     serve::shutdown_signal().await;

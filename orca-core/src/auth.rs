@@ -1,5 +1,11 @@
 //! Account rules shared by every frontend (HTTP, CLI admin verbs, Python): what a password must
-//! look like. Hashing and tokens are the frontends' business; the rules are not.
+//! look like, and how it is hashed and checked (argon2id).
+
+use std::sync::OnceLock;
+
+use argon2::password_hash::{PasswordHasher, PasswordVerifier, phc::PasswordHash};
+use argon2::{Algorithm, Argon2, Params, Version};
+use secrecy::{ExposeSecret, SecretString};
 
 use crate::{Error, Result};
 
@@ -41,6 +47,104 @@ pub fn check_password_policy(username: &str, password: &str) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+// ----- Password hashing -----------------------------------------------------------------
+//
+// argon2id with the crate's defaults (OWASP's: m = 19 MiB, t = 2, p = 1). Hashing runs on the
+// blocking pool; unknown users are checked against a dummy hash so that known and unknown user
+// names cost the same. One implementation for every frontend (HTTP, the CLI's admin verbs,
+// Python).
+
+fn random_bytes_24() -> [u8; 24] {
+    use rand::RngCore;
+    let mut b = [0u8; 24];
+    rand::rng().fill_bytes(&mut b);
+    b
+}
+
+fn argon2() -> Argon2<'static> {
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, Params::default())
+}
+
+/// Hash a password (argon2id, random salt) into a PHC string. Checks the password policy of
+/// [`check_password_policy`] first. CPU-heavy: call from blocking context or
+/// use [`hash_password_async`].
+pub fn hash_password(username: &str, password: &SecretString) -> Result<String> {
+    check_password_policy(username, password.expose_secret())?;
+    hash_unchecked(password.expose_secret())
+}
+
+fn hash_unchecked(password: &str) -> Result<String> {
+    argon2()
+        .hash_password(password.as_bytes())
+        .map(|h| h.to_string())
+        .map_err(|e| Error::unexpected(format!("cannot hash a password: {e}")))
+}
+
+/// [`hash_password`] on the blocking pool.
+pub async fn hash_password_async(username: &str, password: SecretString) -> Result<String> {
+    let username = username.to_string();
+    tokio::task::spawn_blocking(move || hash_password(&username, &password))
+        .await
+        .map_err(|e| Error::unexpected(format!("password hashing task failed: {e}")))?
+}
+
+fn dummy_hash() -> &'static str {
+    static DUMMY: OnceLock<String> = OnceLock::new();
+    DUMMY.get_or_init(|| {
+        use base64::Engine;
+        let pw = base64::engine::general_purpose::STANDARD.encode(random_bytes_24());
+        hash_unchecked(&pw).unwrap_or_default()
+    })
+}
+
+/// Whether `password` matches `hash`. With no hash (unknown user, or a user without a
+/// password), a dummy hash is checked so the answer takes as long, and is `false`.
+pub fn verify_password(password: &SecretString, hash: Option<&str>) -> bool {
+    let (target, real) = match hash {
+        Some(h) => (h, true),
+        None => (dummy_hash(), false),
+    };
+    let ok = match PasswordHash::new(target) {
+        Ok(parsed) => argon2()
+            .verify_password(password.expose_secret().as_bytes(), &parsed)
+            .is_ok(),
+        Err(_) => {
+            // A malformed stored hash: spend the same time, then refuse.
+            if let Ok(parsed) = PasswordHash::new(dummy_hash()) {
+                let _ = argon2().verify_password(password.expose_secret().as_bytes(), &parsed);
+            }
+            false
+        }
+    };
+    ok && real
+}
+
+/// [`verify_password`] on the blocking pool.
+pub async fn verify_password_async(password: SecretString, hash: Option<String>) -> bool {
+    tokio::task::spawn_blocking(move || verify_password(&password, hash.as_deref()))
+        .await
+        .unwrap_or(false)
+}
+
+#[cfg(test)]
+mod password_tests {
+    use super::*;
+
+    #[test]
+    fn hash_and_verify() {
+        let pw = SecretString::from("correct horse battery".to_string());
+        let h = hash_password("alice", &pw).unwrap();
+        assert!(h.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{h}");
+        assert!(verify_password(&pw, Some(&h)));
+        let wrong = SecretString::from("wrong horse battery".to_string());
+        assert!(!verify_password(&wrong, Some(&h)));
+        assert!(!verify_password(&pw, None));
+        assert!(!verify_password(&pw, Some("not a hash")));
+        let short = SecretString::from("short".to_string());
+        assert!(hash_password("alice", &short).is_err());
+    }
 }
 
 #[cfg(test)]

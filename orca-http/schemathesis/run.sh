@@ -53,7 +53,8 @@ status=0
 for who in admin viewer; do
     token="$ADMIN_TOKEN"; [ "$who" = viewer ] && token="$VIEWER_TOKEN"
     echo "=== schemathesis as $who ==="
-    if ! "$VENV/bin/schemathesis" run "http://127.0.0.1:$PORT/api/openapi.json" \
+    if ! "$VENV/bin/schemathesis" --config-file "$ROOT/orca-http/schemathesis/schemathesis.toml" \
+        run "http://127.0.0.1:$PORT/api/openapi.json" \
         --header "Authorization: Bearer $token" \
         --checks "$CHECKS" "${EXCLUDE[@]}" \
         --max-time "$MAX_TIME" --workers 2 --seed 1 \

@@ -87,7 +87,69 @@ fn patch_spec(spec: &str) -> serde_json::Value {
             nullable_optionals(schema);
         }
     }
+    unwrap_described_refs(&mut v);
     v
+}
+
+/// Keys that only describe a schema (no constraint of their own).
+const ANNOTATIONS: &[&str] = &[
+    "description",
+    "title",
+    "default",
+    "example",
+    "deprecated",
+    "readOnly",
+    "writeOnly",
+    "nullable",
+];
+
+/// poem-openapi attaches a description to a referenced schema by wrapping the reference:
+/// `allOf: [{"$ref": …}, {"description": …}]`. Several mainstream client generators cannot take
+/// `allOf` of a non-object (every enum here) and drop the schema and every operation that uses
+/// it. Write such a property as the reference itself, with its description beside it (which
+/// OpenAPI 3.0 tools read as an annotation). Applied to the whole document.
+fn unwrap_described_refs(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Object(o) => {
+            let reference = o.get("allOf").and_then(|a| a.as_array()).and_then(|items| {
+                let refs: Vec<&serde_json::Value> =
+                    items.iter().filter(|i| i.get("$ref").is_some()).collect();
+                let only_annotations = items.iter().all(|i| {
+                    i.get("$ref").is_some()
+                        || i.as_object()
+                            .is_some_and(|m| m.keys().all(|k| ANNOTATIONS.contains(&k.as_str())))
+                });
+                (refs.len() == 1 && only_annotations)
+                    .then(|| refs[0]["$ref"].clone())
+                    .filter(|r| r.is_string())
+            });
+            let outer_ok = o
+                .keys()
+                .all(|k| k == "allOf" || ANNOTATIONS.contains(&k.as_str()));
+            if let (Some(r), true) = (reference, outer_ok) {
+                let description = o.get("description").cloned().or_else(|| {
+                    o["allOf"]
+                        .as_array()
+                        .and_then(|items| items.iter().find_map(|i| i.get("description").cloned()))
+                });
+                o.clear();
+                o.insert("$ref".into(), r);
+                if let Some(d) = description {
+                    o.insert("description".into(), d);
+                }
+                return;
+            }
+            for (_, x) in o.iter_mut() {
+                unwrap_described_refs(x);
+            }
+        }
+        serde_json::Value::Array(a) => {
+            for x in a {
+                unwrap_described_refs(x);
+            }
+        }
+        _ => {}
+    }
 }
 
 /// Optional properties accept an explicit `null` (the same as leaving them out): say so.
@@ -110,8 +172,10 @@ fn nullable_optionals(schema: &mut serde_json::Value) {
         let Some(o) = prop.as_object_mut() else {
             continue;
         };
-        if let Some(r) = o.remove("$ref") {
-            o.insert("allOf".into(), serde_json::json!([{ "$ref": r }]));
+        // A reference stays a plain reference (see `unwrap_described_refs`): OpenAPI 3.0 has no
+        // way to make it nullable that generators take, and leaving it out means the same.
+        if o.contains_key("$ref") || o.contains_key("allOf") {
+            continue;
         }
         o.insert("nullable".into(), true.into());
     }

@@ -10,10 +10,10 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use orca_connectors::local::{LocalConfig, LocalConnector};
+use orca::connectors::local::{LocalConfig, LocalConnector};
+use orca::stores::sqlite::SqliteStore;
 use orca_core::model::{JobOptions, JobSpec, Principal, Targets};
 use orca_core::{Clock, Orca, SystemClock, keyfile};
-use orca_store::sqlite::SqliteStore;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {

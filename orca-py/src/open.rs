@@ -1,16 +1,12 @@
-//! Opening an Orca from a path or URL: store, bus, connectors, key ring and engine, wired the
-//! way the `orca` binary's embedded mode does.
+//! Opening an Orca from a path or URL for `Orca.open` / `AsyncOrca.open`. The store, the event
+//! bus, the key-file rule, the connectors (local, SSH, WinRM) and the engine come from the
+//! `orca` crate, the same as for the `orca` binary; what stays here is the bindings' own: the
+//! acting principal and the `local` system of an engine.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
-use orca_connectors::local::{LocalConfig, LocalConnector};
-use orca_connectors::ssh::{SshConfig, SshConnector};
-use orca_core::location::DatabaseLocation;
-use orca_core::model::Principal;
-use orca_core::{Clock, Error, Orca, Result, SystemClock, keyfile};
-use orca_store::postgres::{PgEventBus, PostgresOptions, PostgresStore};
-use orca_store::sqlite::{SqliteOptions, SqliteStore};
+use orca::model::Principal;
+use orca::{Database, Error, OpenOptions, Orca, Result};
 
 /// What `Orca.open` was asked for.
 #[derive(Debug, Clone)]
@@ -47,75 +43,29 @@ pub async fn open(req: OpenRequest) -> Result<Opened> {
             "actor is empty: give the name under which actions are audited",
         ));
     }
-    let location = DatabaseLocation::parse_opt(req.location.as_deref())?;
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let mut builder = Orca::builder().clock(clock.clone());
-    let mut waker = None;
-    match &location {
-        DatabaseLocation::Sqlite(path) => {
-            if req.schema.is_some() {
-                return Err(Error::invalid(
-                    "schema applies to PostgreSQL only; a SQLite database is one file",
-                ));
-            }
-            let mut options = SqliteOptions::new(path);
-            if !req.engine {
-                options = options.client();
-            }
-            builder = builder.store(Arc::new(SqliteStore::open(options, clock).await?));
-        }
-        DatabaseLocation::Postgres(url) => {
-            let mut options = PostgresOptions::new(url.clone());
-            if let Some(s) = &req.schema {
-                options = options.schema(s.clone());
-            }
-            let store = PostgresStore::connect(options, clock).await?;
-            let bus = PgEventBus::new(&store).await?;
-            if req.engine {
-                waker = Some(store.work_waker().await?);
-            }
-            builder = builder.store(Arc::new(store)).bus(Arc::new(bus));
-        }
+    let mut options = match req.location {
+        Some(l) if !l.trim().is_empty() => OpenOptions::new(l),
+        _ => OpenOptions::default_location(),
     }
-    let key_file = req.keys.clone().unwrap_or_else(|| location.key_file());
-    let keyring = if req.engine {
-        keyfile::load_or_create(&key_file)?
-    } else {
-        // A client never creates keys: it uses the engine's.
-        keyfile::load(&key_file).map_err(|e| {
-            if e.kind() == orca_core::ErrorKind::NotFound {
-                Error::not_found(format!(
-                    "the key file {} does not exist: open the database once as its engine \
-                     (engine=True) to create it, or pass keys= the engine's key file",
-                    key_file.display()
-                ))
-            } else {
-                e
-            }
-        })?
-    };
-    let orca = builder
-        .keyring(keyring)
-        .connector(Arc::new(LocalConnector::new(LocalConfig::default())?))
-        .connector(Arc::new(SshConnector::new(SshConfig::default())?))
-        .build()?;
+    .engine(req.engine)
+    .key_file_hint("keys=");
+    if let Some(k) = req.keys {
+        options = options.key_file(k);
+    }
+    if let Some(s) = req.schema {
+        options = options.schema(s);
+    }
+    let db = Database::open(options).await?;
+    let location = db.location().to_string();
+    let orca = db.into_orca().await?;
     let principal = Principal::system(req.actor.trim());
     if req.engine {
-        orca.start().await?;
-        if let Some(mut w) = waker {
-            let o = orca.clone();
-            tokio::spawn(async move {
-                while w.notified().await {
-                    orca_core::Executor::wake(o.engine());
-                }
-            });
-        }
         orca.ensure_local_system(&principal).await?;
     }
     Ok(Opened {
         orca,
         principal,
         engine: req.engine,
-        location: location.to_string(),
+        location,
     })
 }

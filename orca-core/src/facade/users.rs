@@ -77,6 +77,9 @@ impl Orca {
             changed.insert("active".into(), a.into());
             u.active = a;
         }
+        // A new password or a disabled account ends every session and API token of the user:
+        // the rule lives here, once, for every frontend.
+        let end_tokens = patch.password_hash.is_some() || patch.active == Some(false);
         if let Some(h) = patch.password_hash {
             changed.insert("password".into(), "changed".into());
             u.password_hash = Some(h);
@@ -87,9 +90,15 @@ impl Orca {
             "user",
             Some(id.to_string()),
             "update",
-            serde_json::json!({"username": u.username, "changed": changed}),
+            serde_json::json!({"username": u.username, "changed": changed, "tokens_ended": end_tokens}),
         );
         self.store.update_user(&u, &audit).await?;
+        if end_tokens {
+            // Audited by the update's record (`tokens_ended`).
+            self.store
+                .revoke_tokens(crate::store::RevokeTokens::User(id), None)
+                .await?;
+        }
         Ok(u)
     }
 

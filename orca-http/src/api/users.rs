@@ -1,8 +1,8 @@
 //! `/api/v1/users`: accounts and their grants (admins).
 
+use orca_core::UserPatch;
 use orca_core::ids::{SystemId, UserId};
 use orca_core::model::{NewUser, Scope, Timestamp, User};
-use orca_core::{RevokeTokens, UserPatch};
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{Enum, Object, OpenApi};
@@ -176,12 +176,9 @@ impl AppState {
             password_hash: Some(hash),
             ..Default::default()
         };
+        // The facade ends every session and token of the user with the new password.
         self.orca
             .update_user(&caller.principal, caller.user_id, patch)
-            .await?;
-        self.orca
-            .store()
-            .revoke_tokens(RevokeTokens::User(caller.user_id), None)
             .await?;
         Ok(())
     }
@@ -295,13 +292,6 @@ impl UsersApi {
             .orca
             .update_user(&caller.principal, UserId(id.0), patch)
             .await?;
-        if b.active == Some(false) {
-            self.0
-                .orca
-                .store()
-                .revoke_tokens(RevokeTokens::User(u.id), None)
-                .await?;
-        }
         Ok(Json(u.into()))
     }
 
@@ -346,11 +336,6 @@ impl UsersApi {
         self.0
             .orca
             .update_user(&caller.principal, target.id, patch)
-            .await?;
-        self.0
-            .orca
-            .store()
-            .revoke_tokens(RevokeTokens::User(target.id), None)
             .await?;
         Ok(NoContent::Done)
     }

@@ -12,6 +12,7 @@ mod canary;
 mod jwt_attacks;
 mod matrix;
 mod multi_node;
+mod openapi_doc;
 mod scope;
 mod security;
 mod ws;
