@@ -13,6 +13,14 @@ if [ -n "$forbidden" ]; then
   echo "orca-core must not depend on these crates:"; echo "$forbidden"; exit 1
 fi
 
+echo "--- frontends reach the stores and connectors only through the orca crate"
+for frontend in orca-http orca-py orca-cli; do
+  direct=$(cargo tree -p "$frontend" -e normal --depth 1 --prefix none | grep -E '^(orca-store|orca-connectors) ' || true)
+  if [ -n "$direct" ]; then
+    echo "$frontend must not depend on these crates directly (use the orca crate):"; echo "$direct"; exit 1
+  fi
+done
+
 echo "--- cargo clippy"
 cargo clippy --workspace --all-targets --all-features -- -D warnings
 
