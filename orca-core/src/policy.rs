@@ -41,11 +41,13 @@ pub enum Action {
     UserManage,
     /// Manage encryption keys (re-encrypt credentials).
     KeyManage,
+    /// Read the server's operational metrics (every system's probe latency, queue depth...).
+    MetricsRead,
 }
 
 impl Action {
     /// All actions.
-    pub const ALL: [Action; 12] = [
+    pub const ALL: [Action; 13] = [
         Action::SystemRead,
         Action::SystemCreate,
         Action::SystemUpdate,
@@ -58,6 +60,7 @@ impl Action {
         Action::AuditRead,
         Action::UserManage,
         Action::KeyManage,
+        Action::MetricsRead,
     ];
 
     /// Whether the action concerns a particular system (and so depends on scope).
@@ -79,7 +82,7 @@ impl Action {
     pub fn is_mutating(self) -> bool {
         !matches!(
             self,
-            Action::SystemRead | Action::JobRead | Action::AuditRead
+            Action::SystemRead | Action::JobRead | Action::AuditRead | Action::MetricsRead
         )
     }
 
@@ -98,6 +101,7 @@ impl Action {
             Action::AuditRead => "audit.read",
             Action::UserManage => "user.manage",
             Action::KeyManage => "key.manage",
+            Action::MetricsRead => "metrics.read",
         }
     }
 }
@@ -210,7 +214,7 @@ mod tests {
         use Decision::*;
         let web = sys(&["web"]);
         // (action, admin, operator-in-scope, viewer-in-scope)
-        let table: [(Action, Decision, Decision, Decision); 12] = [
+        let table: [(Action, Decision, Decision, Decision); 13] = [
             (SystemRead, Allow, Allow, Allow),
             (SystemCreate, Allow, Deny, Deny),
             (SystemUpdate, Allow, Deny, Deny),
@@ -223,6 +227,7 @@ mod tests {
             (AuditRead, Allow, Deny, Deny),
             (UserManage, Allow, Deny, Deny),
             (KeyManage, Allow, Deny, Deny),
+            (MetricsRead, Allow, Deny, Deny),
         ];
         assert_eq!(table.len(), Action::ALL.len());
         let scopes_in = [Scope::All, Scope::Tag("web".into()), Scope::System(web.id)];

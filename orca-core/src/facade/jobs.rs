@@ -388,21 +388,30 @@ impl Orca {
     pub async fn job_summary(&self, p: &Principal, id: JobId) -> Result<JobSummary> {
         let mut scope = ScopeCache::default();
         let job = self.visible_job(p, id, &mut scope).await?;
-        let (counts, hidden) = if is_admin(p) {
-            (self.store.job_counts(id).await?, 0)
-        } else {
-            let (shown, hidden) = self.visible_executions(p, id, &mut scope).await?;
-            let mut c = crate::model::StatusCounts::default();
-            for e in &shown {
-                c.add(e.status, 1);
-            }
-            (c, hidden)
-        };
+        let (counts, hidden_executions) = self.visible_counts(p, id, &mut scope).await?;
         Ok(JobSummary {
             job: self.redact(p, job, &mut scope).await,
             counts,
-            hidden_executions: hidden,
+            hidden_executions,
         })
+    }
+
+    /// Counts of the job's executions the principal may see, and how many others it has.
+    async fn visible_counts(
+        &self,
+        p: &Principal,
+        id: JobId,
+        scope: &mut ScopeCache,
+    ) -> Result<(crate::model::StatusCounts, u64)> {
+        if is_admin(p) {
+            return Ok((self.store.job_counts(id).await?, 0));
+        }
+        let (shown, hidden) = self.visible_executions(p, id, scope).await?;
+        let mut c = crate::model::StatusCounts::default();
+        for e in &shown {
+            c.add(e.status, 1);
+        }
+        Ok((c, hidden))
     }
 
     /// Jobs the principal may see, newest first.
@@ -493,18 +502,10 @@ impl Orca {
         let job = self.visible_job(p, id, &mut scope).await?;
         self.authorize(p, Action::JobCancel, None, ("job", Some(id.to_string())))
             .await?;
-        let mut report = CancelReport::default();
-        if is_admin(p) {
-            let audit = self.audit(
-                p,
-                "job",
-                Some(id.to_string()),
-                "cancel",
-                serde_json::json!({"name": job.name}),
-            );
-            report = self.store.cancel(CancelTarget::Job(id), &audit).await?;
-        } else {
-            let mut mine = Vec::new();
+        // A non-admin cancels only the executions on systems in their scope.
+        let mut mine = Vec::new();
+        let mut left_alone = 0;
+        if !is_admin(p) {
             for e in self.all_executions(id).await? {
                 if e.status.is_terminal() {
                     continue;
@@ -512,38 +513,41 @@ impl Orca {
                 if scope.covers(self, p, e.system_id).await? {
                     mine.push(e.id);
                 } else {
-                    report.left_alone += 1;
-                }
-            }
-            if report.left_alone == 0 {
-                let audit = self.audit(
-                    p,
-                    "job",
-                    Some(id.to_string()),
-                    "cancel",
-                    serde_json::json!({"name": job.name}),
-                );
-                report = self.store.cancel(CancelTarget::Job(id), &audit).await?;
-            } else {
-                for e in mine {
-                    let audit = self.audit(
-                        p,
-                        "execution",
-                        Some(e.to_string()),
-                        "cancel",
-                        serde_json::json!({"job": id, "via": "job cancel", "left_alone": report.left_alone}),
-                    );
-                    match self.store.cancel(CancelTarget::Execution(e), &audit).await {
-                        Ok(r) => {
-                            report.cancelled.extend(r.cancelled);
-                            report.signalled.extend(r.signalled);
-                        }
-                        Err(err) if err.kind() == ErrorKind::NotFound => {}
-                        Err(err) => return Err(err),
-                    }
+                    left_alone += 1;
                 }
             }
         }
+        let mut report = if left_alone == 0 {
+            let audit = self.audit(
+                p,
+                "job",
+                Some(id.to_string()),
+                "cancel",
+                serde_json::json!({"name": job.name}),
+            );
+            self.store.cancel(CancelTarget::Job(id), &audit).await?
+        } else {
+            let mut report = CancelReport::default();
+            for e in mine {
+                let audit = self.audit(
+                    p,
+                    "execution",
+                    Some(e.to_string()),
+                    "cancel",
+                    serde_json::json!({"job": id, "via": "job cancel", "left_alone": left_alone}),
+                );
+                match self.store.cancel(CancelTarget::Execution(e), &audit).await {
+                    Ok(r) => {
+                        report.cancelled.extend(r.cancelled);
+                        report.signalled.extend(r.signalled);
+                    }
+                    Err(err) if err.kind() == ErrorKind::NotFound => {}
+                    Err(err) => return Err(err),
+                }
+            }
+            report
+        };
+        report.left_alone = left_alone;
         self.engine.cancel(&report.signalled).await;
         self.publish_cancelled(&report).await;
         Ok(report)
@@ -653,18 +657,18 @@ impl Orca {
         Ok(submitted)
     }
 
-    /// Ids of the executions of a job the principal may watch; `None`: all of them.
+    /// Ids of the executions of a visible job the principal may watch; `None`: all of them.
     pub(crate) async fn watchable(
         &self,
         p: &Principal,
         id: JobId,
     ) -> Result<Option<std::collections::HashSet<ExecutionId>>> {
+        let mut scope = ScopeCache::default();
+        self.visible_job(p, id, &mut scope).await?;
         if is_admin(p) {
             return Ok(None);
         }
-        let (shown, _) = self
-            .visible_executions(p, id, &mut ScopeCache::default())
-            .await?;
+        let (shown, _) = self.visible_executions(p, id, &mut scope).await?;
         Ok(Some(shown.into_iter().map(|e| e.id).collect()))
     }
 
@@ -699,6 +703,8 @@ impl Orca {
 
     /// Execution status counts of a job (only the executions the principal may see).
     pub async fn job_counts(&self, p: &Principal, id: JobId) -> Result<crate::model::StatusCounts> {
-        Ok(self.job_summary(p, id).await?.counts)
+        let mut scope = ScopeCache::default();
+        self.visible_job(p, id, &mut scope).await?;
+        Ok(self.visible_counts(p, id, &mut scope).await?.0)
     }
 }

@@ -192,7 +192,6 @@ impl Orca {
     /// events, ending after the job's terminal state.
     /// A non-admin follows only the executions on systems in their scope.
     pub async fn watch_job(&self, p: &Principal, id: JobId) -> Result<WatchStream> {
-        self.get_job(p, id).await?;
         let only = self.watchable(p, id).await?;
         let shown = move |e: &ExecutionId| only.as_ref().is_none_or(|s| s.contains(e));
         let mut rx = self.bus.subscribe();

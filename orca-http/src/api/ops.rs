@@ -1,6 +1,7 @@
 //! `/healthz`, `/readyz`, `/metrics`.
 
-use orca_core::model::{Page, Role, SystemFilter};
+use orca_core::model::{Page, SystemFilter};
+use orca_core::policy::Action;
 use poem_openapi::payload::{Json, PlainText};
 use poem_openapi::{ApiResponse, Object, OpenApi};
 
@@ -27,13 +28,7 @@ impl AppState {
             ));
         };
         let caller = self.authenticate(bearer).await?;
-        if caller.principal.role != Role::Admin {
-            return Err(ApiError::new(
-                poem::http::StatusCode::FORBIDDEN,
-                "permission_denied",
-                "only admins may read this server's metrics",
-            ));
-        }
+        orca_core::policy::check(&caller.principal, Action::MetricsRead, None)?;
         Ok(())
     }
 }

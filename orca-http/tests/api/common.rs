@@ -78,6 +78,10 @@ pub fn config() -> HttpConfig {
     c
 }
 
+/// A client WebSocket.
+pub type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
 /// Which store an [`App`] runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -463,6 +467,15 @@ impl App {
         let ep = orca_http::router(self.state.clone());
         tokio::spawn(async move { poem::Server::new_with_acceptor(acceptor).run(ep).await });
         format!("ws://{addr}/api/v1/ws")
+    }
+
+    /// A WebSocket at `url` (from [`App::serve_ws`]) opened with a ticket for `token`.
+    pub async fn ws_connect(&self, url: &str, token: &str) -> Socket {
+        let ticket = self.ws_ticket(token).await;
+        tokio_tungstenite::connect_async(format!("{url}?ticket={ticket}"))
+            .await
+            .expect("the socket opens")
+            .0
     }
 
     /// A one-time WebSocket ticket for `token`.

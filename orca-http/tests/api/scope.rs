@@ -8,12 +8,11 @@ use std::time::{Duration, Instant};
 use futures::{SinkExt, StreamExt};
 use orca_core::model::{Principal, Role, Scope};
 use poem::http::Method;
-use poem::listener::{Acceptor, Listener, TcpListener};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::authz_matrix::{Fixture, HIDDEN_JOB_NAME, HIDDEN_SYSTEM, Who};
-use crate::common::{App, Backend, config};
+use crate::common::{App, Backend, Socket, config};
 
 fn assert_no_leak(f: &Fixture, what: &str, raw: &[u8]) {
     let text = String::from_utf8_lossy(raw);
@@ -81,8 +80,8 @@ async fn f1_executions_are_scoped_by_their_own_system() {
         assert!(all.body.get("hidden_executions").is_none());
 
         // WebSocket subscriptions: by execution id (hidden) and by job id (filtered).
-        let url = serve(&f.app).await;
-        let mut ws = socket(&f.app, &url, &view1).await;
+        let url = f.app.serve_ws().await;
+        let mut ws = f.app.ws_connect(&url, &view1).await;
         send(
             &mut ws,
             json!({"type": "subscribe", "execution_id": db_exec, "id": "x"}),
@@ -406,30 +405,6 @@ async fn f10_input_hygiene() {
         assert_eq!(j.status, 400, "{:?}", j.body);
         assert!(j.body["message"].as_str().unwrap().contains("job name"));
     }
-}
-
-async fn serve(app: &App) -> String {
-    let acceptor = TcpListener::bind("127.0.0.1:0")
-        .into_acceptor()
-        .await
-        .unwrap();
-    let addr = acceptor.local_addr()[0].as_socket_addr().copied().unwrap();
-    let ep = orca_http::router(app.state.clone());
-    tokio::spawn(async move { poem::Server::new_with_acceptor(acceptor).run(ep).await });
-    format!("ws://{addr}/api/v1/ws")
-}
-
-type Socket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-async fn socket(app: &App, url: &str, token: &str) -> Socket {
-    let t = app.post("/api/v1/ws/ticket", token, json!(null)).await;
-    assert_eq!(t.status, 201, "{:?}", t.body);
-    let ticket = t.body["ticket"].as_str().unwrap();
-    tokio_tungstenite::connect_async(format!("{url}?ticket={ticket}"))
-        .await
-        .unwrap()
-        .0
 }
 
 async fn send(ws: &mut Socket, v: Value) {

@@ -33,13 +33,10 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::common::{App, Backend, JWT_SECRET, PASSWORD, config, fresh_schema, pg_store};
+use crate::common::{App, Backend, JWT_SECRET, PASSWORD, Socket, config, fresh_schema, pg_store};
 
 /// How soon a socket must close after the change that ends it.
 const CLOSE_BOUND: Duration = Duration::from_secs(2);
-
-type Socket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 struct Fixture {
     app: App,
@@ -126,14 +123,6 @@ async fn fresh_window() {
 }
 
 // WebSockets.
-
-async fn open(app: &App, url: &str, token: &str) -> Socket {
-    let ticket = app.ws_ticket(token).await;
-    tokio_tungstenite::connect_async(format!("{url}?ticket={ticket}"))
-        .await
-        .expect("the socket opens")
-        .0
-}
 
 /// Subscribe to `job` and read until its subscription ends; fails on an error event.
 async fn subscribe_ok(ws: &mut Socket, job: &str) {
@@ -256,7 +245,7 @@ async fn f4_open_sockets_close_when_grants_user_session_or_token_end() {
 
         // Grants emptied: the open socket closes; REST answers 404 at once.
         let (view, _) = app.login("view1").await;
-        let mut ws = open(app, &url, &view).await;
+        let mut ws = app.ws_connect(&url, &view).await;
         subscribe_ok(&mut ws, &fx.web_job).await;
         set_grants(&fx, json!([])).await;
         let (code, reason) = closed(&mut ws, Instant::now(), "grants []").await;
@@ -269,7 +258,7 @@ async fn f4_open_sockets_close_when_grants_user_session_or_token_end() {
         set_grants(&fx, json!([{"kind": "tag", "value": "web"}])).await;
 
         // Disabled: a fresh socket closes.
-        let mut ws = open(app, &url, &view).await;
+        let mut ws = app.ws_connect(&url, &view).await;
         subscribe_ok(&mut ws, &fx.web_job).await;
         set_active(&fx, false).await;
         let (code, reason) = closed(&mut ws, Instant::now(), "disabled").await;
@@ -279,7 +268,7 @@ async fn f4_open_sockets_close_when_grants_user_session_or_token_end() {
 
         // Logout of the session that got the ticket.
         let (view, _) = app.login("view1").await;
-        let mut ws = open(app, &url, &view).await;
+        let mut ws = app.ws_connect(&url, &view).await;
         subscribe_ok(&mut ws, &fx.web_job).await;
         let out = app
             .call(Method::POST, "/api/v1/auth/logout", Some(&view), None)
@@ -291,14 +280,14 @@ async fn f4_open_sockets_close_when_grants_user_session_or_token_end() {
         // Revocation of the API token that got the ticket.
         let (view, _) = app.login("view1").await;
         let (id, secret) = api_token(app, &view, "ws").await;
-        let mut ws = open(app, &url, &secret).await;
+        let mut ws = app.ws_connect(&url, &secret).await;
         subscribe_ok(&mut ws, &fx.web_job).await;
         revoke(app, &view, &id).await;
         let (_, reason) = closed(&mut ws, Instant::now(), "token revoked").await;
         assert!(reason.contains("API token"), "{reason}");
 
         // Another user's change leaves the socket alone.
-        let mut ws = open(app, &url, &view).await;
+        let mut ws = app.ws_connect(&url, &view).await;
         let (op, _) = app.login("op1").await;
         let out = app
             .call(Method::POST, "/api/v1/auth/logout", Some(&op), None)
@@ -345,7 +334,7 @@ async fn f4_every_subscribe_rechecks_the_user() {
         let app = &fx.app;
         let url = app.serve_ws().await;
         let (view, _) = app.login("view1").await;
-        let mut ws = open(app, &url, &view).await;
+        let mut ws = app.ws_connect(&url, &view).await;
         subscribe_ok(&mut ws, &fx.web_job).await;
 
         // Grants emptied behind the server's back: no event, so the socket stays open...
@@ -374,7 +363,7 @@ async fn f4_every_subscribe_rechecks_the_user() {
 
         // And a user who never could see db1 still cannot.
         let (op, _) = app.login("op1").await;
-        let mut ws = open(app, &url, &op).await;
+        let mut ws = app.ws_connect(&url, &op).await;
         ws.send(Message::Text(
             json!({"type": "subscribe", "job_id": fx.db_job})
                 .to_string()
@@ -419,7 +408,7 @@ async fn f8_ws_tickets_need_their_parent_credential_live() {
 
         // A live API token's ticket works.
         let (_, live_token) = api_token(app, &view, "live").await;
-        let mut ws = open(app, &url, &live_token).await;
+        let mut ws = app.ws_connect(&url, &live_token).await;
         subscribe_ok(&mut ws, &fx.web_job).await;
     }
 }

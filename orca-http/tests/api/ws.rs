@@ -5,31 +5,10 @@ use std::time::{Duration, Instant};
 
 use futures::{SinkExt, StreamExt};
 use orca_core::model::Principal;
-use poem::listener::{Acceptor, Listener, TcpListener};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::common::App;
-
-async fn serve(app: &App) -> String {
-    let acceptor = TcpListener::bind("127.0.0.1:0")
-        .into_acceptor()
-        .await
-        .unwrap();
-    let addr = acceptor.local_addr()[0].as_socket_addr().copied().unwrap();
-    let ep = orca_http::router(app.state.clone());
-    tokio::spawn(async move { poem::Server::new_with_acceptor(acceptor).run(ep).await });
-    format!("ws://{addr}/api/v1/ws")
-}
-
-async fn ticket(app: &App, token: &str) -> String {
-    let t = app.post("/api/v1/ws/ticket", token, json!(null)).await;
-    assert_eq!(t.status, 201, "{:?}", t.body);
-    t.body["ticket"].as_str().unwrap().to_string()
-}
-
-type Socket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+use crate::common::{App, Socket};
 
 /// Read frames until the subscription ends; returns (events, frame arrival times).
 async fn collect(ws: &mut Socket) -> (Vec<Value>, Vec<Instant>) {
@@ -75,7 +54,7 @@ async fn replay_then_follow_without_gaps() {
         .ensure_local_system(&Principal::system("t"))
         .await
         .unwrap();
-    let url = serve(&app).await;
+    let url = app.serve_ws().await;
 
     let n = 400;
     let cmd = format!(
@@ -98,7 +77,7 @@ async fn replay_then_follow_without_gaps() {
     tokio::time::sleep(Duration::from_millis(300)).await;
 
     let (mut ws, _) =
-        tokio_tungstenite::connect_async(format!("{url}?ticket={}", ticket(&app, &admin).await))
+        tokio_tungstenite::connect_async(format!("{url}?ticket={}", app.ws_ticket(&admin).await))
             .await
             .unwrap();
     ws.send(Message::Text(
@@ -138,7 +117,7 @@ async fn replay_then_follow_without_gaps() {
     // Resume from an offset: a new ticket, an execution subscription from seq k.
     let k = seqs.len() as u64 / 2;
     let (mut ws2, _) =
-        tokio_tungstenite::connect_async(format!("{url}?ticket={}", ticket(&app, &admin).await))
+        tokio_tungstenite::connect_async(format!("{url}?ticket={}", app.ws_ticket(&admin).await))
             .await
             .unwrap();
     ws2.send(Message::Text(
@@ -159,8 +138,8 @@ async fn replay_then_follow_without_gaps() {
 async fn tickets_are_one_time_and_required() {
     let app = App::new().await;
     let admin = app.admin().await;
-    let url = serve(&app).await;
-    let t = ticket(&app, &admin).await;
+    let url = app.serve_ws().await;
+    let t = app.ws_ticket(&admin).await;
     let first = tokio_tungstenite::connect_async(format!("{url}?ticket={t}")).await;
     assert!(first.is_ok());
     for bad in [
@@ -177,7 +156,7 @@ async fn tickets_are_one_time_and_required() {
     }
     // Subscriptions follow the policy: an unknown job is an error event, not a crash.
     let (mut ws, _) =
-        tokio_tungstenite::connect_async(format!("{url}?ticket={}", ticket(&app, &admin).await))
+        tokio_tungstenite::connect_async(format!("{url}?ticket={}", app.ws_ticket(&admin).await))
             .await
             .unwrap();
     ws.send(Message::Text(
