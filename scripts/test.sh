@@ -21,6 +21,16 @@ for frontend in orca-http orca-py orca-cli; do
   fi
 done
 
+echo "--- the engine's store path holds no frontend code; orca-cli uses orca-http only to serve"
+wrappers=$(git grep -nE 'impl\b.*\b[A-Za-z]*Store(Ext)?\b.*\bfor\b' -- orca-http/src orca-cli/src orca-py/src || true)
+if [ -n "$wrappers" ]; then
+  echo "a frontend implements a store trait (wrap nothing: the facade owns audit and auth):"; echo "$wrappers"; exit 1
+fi
+http_users=$(git grep -l 'orca_http' -- orca-cli/src | grep -vE '^orca-cli/src/(serve|config|datadir)\.rs$' || true)
+if [ -n "$http_users" ]; then
+  echo "orca-cli may use orca-http only to serve (serve.rs and its [http] settings and JWT secret):"; echo "$http_users"; exit 1
+fi
+
 echo "--- cargo clippy"
 cargo clippy --workspace --all-targets --all-features -- -D warnings
 

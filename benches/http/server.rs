@@ -22,7 +22,7 @@ use clap::Parser;
 use orca_core::model::{JobSpec, NewSystem, NewUser, Principal, Role, SystemType, Targets};
 use orca_core::scripted::ScriptedConnector;
 use orca_core::{Clock, KeyRing, MemoryStore, Orca, Store, SystemClock};
-use orca_http::{AppState, AuditContextLayer, HttpConfig, JwtSecret};
+use orca_http::{AppState, HttpConfig, JwtSecret};
 use orca_store::sqlite::SqliteStore;
 use poem::listener::{Listener, TcpListener};
 use secrecy::SecretString;
@@ -67,7 +67,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         other => return Err(format!("--store must be sqlite or memory, not '{other}'").into()),
     };
     let orca = Orca::builder()
-        .store(AuditContextLayer::wrap(store))
+        .store(store)
         .connector(Arc::new(ScriptedConnector::new()))
         .keyring(KeyRing::ephemeral())
         .clock(clock)

@@ -57,7 +57,7 @@ async fn measure(a: &BurnArgs, s: &Scratch, cluster: &Cluster) -> Res<String> {
     let submit_secs = t0.elapsed().as_secs_f64();
     let deadline = t0 + Duration::from_secs(a.deadline);
     loop {
-        let n = s.orca.store().job_counts(job.id).await?;
+        let n = s.orca.raw_store().job_counts(job.id).await?;
         if n.pending + n.running == 0 {
             break;
         }
@@ -83,7 +83,7 @@ async fn measure(a: &BurnArgs, s: &Scratch, cluster: &Cluster) -> Res<String> {
     .bind(job.id.0)
     .fetch_one(s.store.pool())
     .await?;
-    let status = s.orca.store().get_job(job.id).await?.status;
+    let status = s.orca.raw_store().get_job(job.id).await?.status;
     if total != a.executions as i64 || completed != total || status != JobStatus::Completed {
         let by_status: Vec<(String, i64)> = sqlx::query_as(
             "SELECT status, count(*) FROM executions WHERE job_id = $1 GROUP BY status ORDER BY 1",

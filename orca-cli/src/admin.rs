@@ -5,8 +5,8 @@
 use std::io::BufRead;
 
 use orca_core::keyfile;
-use orca_core::model::{NewUser, Principal, Role};
-use orca_core::{Error, ErrorKind, Event, KeyRing, Orca, Result, UserPatch};
+use orca_core::model::{Principal, Role};
+use orca_core::{Actor, Ctx, Error, ErrorKind, KeyRing, Orca, Result};
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::cli::{ConfigCmd, KeysCmd, UserCmd};
@@ -20,14 +20,18 @@ type Opened = orca::Database;
 /// Most credentials looked at in one listing.
 const SCAN_LIMIT: u32 = 10_000;
 
-/// The actor of admin verbs in the audit log: `orca-cli:<os user>`.
-fn me() -> Principal {
+/// The actor of admin verbs in the audit log: `orca-cli:<os user>`, with a request id of its
+/// own for this invocation, client `local` and user agent `orca-cli/<version>`.
+pub fn me() -> Actor {
     let user = nix::unistd::User::from_uid(nix::unistd::geteuid())
         .ok()
         .flatten()
         .map(|u| u.name)
         .unwrap_or_else(|| nix::unistd::geteuid().to_string());
-    Principal::system(&format!("orca-cli:{user}"))
+    Actor::new(
+        Principal::system(&format!("orca-cli:{user}")),
+        Ctx::local(concat!("orca-cli/", env!("CARGO_PKG_VERSION"))),
+    )
 }
 
 /// Open the database for an admin verb. With `live`, a PostgreSQL database also gets its event
@@ -45,7 +49,7 @@ async fn open_db(cfg: &Config, role: DbRole, live: bool) -> Result<Opened> {
 /// The facade for admin verbs: `ring` decrypts credentials (an ephemeral one when none are
 /// touched).
 fn facade(opened: &Opened, ring: KeyRing) -> Result<Orca> {
-    opened.builder(opened.store().clone(), ring)?.build()
+    opened.builder(ring)?.build()
 }
 
 /// `orca migrate`.
@@ -127,30 +131,20 @@ pub async fn user(cfg: &Config, cmd: &UserCmd) -> Result<()> {
             password_stdin,
         } => {
             let role = Role::parse(role)?;
-            if orca.store().find_user(name).await.is_ok() {
+            if orca.find_user(&p, name).await.is_ok() {
                 return Err(Error::already_exists(format!(
                     "user '{name}' exists already; change its password with `orca user passwd {name}`"
                 )));
             }
             let pw = read_new_password(name, *password_stdin)?;
-            let hash = orca_core::auth::hash_password_async(name, pw).await?;
-            let u = orca
-                .create_user(
-                    &p,
-                    NewUser {
-                        username: name.clone(),
-                        role,
-                        password_hash: Some(hash),
-                    },
-                )
-                .await?;
+            let u = orca.add_user(&p, name, role, pw).await?;
             println!("Created user '{}' ({}).", u.username, u.role.as_str());
         }
         UserCmd::Passwd {
             name,
             password_stdin,
         } => {
-            let u = orca.store().find_user(name).await.map_err(|e| {
+            let u = orca.find_user(&p, name).await.map_err(|e| {
                 if e.kind() == ErrorKind::NotFound {
                     Error::not_found(format!(
                         "no user '{name}'; create it with `orca user add {name} --role ROLE`"
@@ -160,18 +154,10 @@ pub async fn user(cfg: &Config, cmd: &UserCmd) -> Result<()> {
                 }
             })?;
             let pw = read_new_password(name, *password_stdin)?;
-            let hash = orca_core::auth::hash_password_async(name, pw).await?;
-            orca.update_user(
-                &p,
-                u.id,
-                UserPatch {
-                    password_hash: Some(hash),
-                    ..Default::default()
-                },
-            )
-            .await?;
-            // The facade ended every session and API token of the user.
-            announce_auth_change(&opened, u.id).await;
+            // The facade ends every session and API token of the user, audits it once and
+            // tells running servers (at once over PostgreSQL's bus; on SQLite they see it
+            // within http.auth.cache_ttl_ms).
+            orca.reset_password(&p, u.id, pw).await?;
             println!(
                 "Changed the password of '{name}'; every session and API token of it has ended."
             );
@@ -179,25 +165,6 @@ pub async fn user(cfg: &Config, cmd: &UserCmd) -> Result<()> {
     }
     opened.close().await;
     Ok(())
-}
-
-/// Tell the servers running on this database that `user`'s sessions and tokens changed, so
-/// their credential caches drop what they read before (`http.auth.cache_ttl_ms`). On PostgreSQL
-/// this goes over the event bus and takes milliseconds; on SQLite there is no bus between
-/// processes and a running `orca serve` sees the change within `cache_ttl_ms` (1 s by default).
-async fn announce_auth_change(opened: &Opened, user: orca_core::ids::UserId) {
-    let Some(bus) = opened.bus() else { return };
-    if let Err(e) = bus
-        .publish(vec![Event::AuthChanged {
-            user_id: Some(user),
-        }])
-        .await
-    {
-        eprintln!(
-            "warning: could not tell running servers at once ({e}); they see the change within \
-             http.auth.cache_ttl_ms"
-        );
-    }
 }
 
 /// `orca keys list | add | rotate | retire`.
@@ -221,16 +188,17 @@ pub async fn keys(cfg: &Config, cmd: &KeysCmd) -> Result<()> {
     })?;
     // Checks the key file against the database (and creates it on a fresh data dir).
     opened.key_ring().await?;
-    let store = opened.store().clone();
+    // Reads which key seals each credential (no secret is decrypted here).
+    let reader = facade(&opened, KeyRing::ephemeral())?;
     match cmd {
         KeysCmd::List => {
             let (ids, primary) = keyfile::key_ids(&path)?;
-            let sealed = store.list_sealed_not_under("", SCAN_LIMIT).await?;
+            let sealed = reader.credential_keys(&me(), "", SCAN_LIMIT).await?;
             println!("{:<8} {:<8} CREDENTIALS", "KEY", "PRIMARY");
             for id in &ids {
                 let n = sealed
                     .iter()
-                    .filter(|(_, s)| s.key_id() == Some(id.as_str()))
+                    .filter(|(_, k)| k.as_deref() == Some(id.as_str()))
                     .count();
                 let more = if sealed.len() as u32 >= SCAN_LIMIT {
                     "+"
@@ -266,10 +234,10 @@ pub async fn keys(cfg: &Config, cmd: &KeysCmd) -> Result<()> {
                      rotate` first, then retire '{id}'"
                 )));
             }
-            let rest = store.list_sealed_not_under(&primary, SCAN_LIMIT).await?;
+            let rest = reader.credential_keys(&me(), &primary, SCAN_LIMIT).await?;
             let using = rest
                 .iter()
-                .filter(|(_, s)| s.key_id() == Some(id.as_str()))
+                .filter(|(_, k)| k.as_deref() == Some(id.as_str()))
                 .count();
             if using > 0 || rest.len() as u32 >= SCAN_LIMIT {
                 return Err(Error::conflict(format!(
@@ -288,7 +256,9 @@ pub async fn keys(cfg: &Config, cmd: &KeysCmd) -> Result<()> {
 async fn rotate(opened: &Opened, path: &std::path::Path) -> Result<()> {
     let (ids, primary) = keyfile::key_ids(path)?;
     let newest = ids.last().cloned().unwrap_or_else(|| primary.clone());
-    let leftovers = opened.store().list_sealed_not_under(&primary, 1).await?;
+    let leftovers = facade(opened, KeyRing::ephemeral())?
+        .credential_keys(&me(), &primary, 1)
+        .await?;
     if newest != primary {
         keyfile::set_primary(path, &newest)?;
         println!("'{newest}' is now the primary key.");

@@ -9,7 +9,6 @@
 //! do, and a non-zero exit code.
 
 mod admin;
-mod audit_log;
 mod cli;
 mod client;
 mod config;

@@ -7,17 +7,16 @@
 //! `execution.shutdown_grace` to finish.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use orca_core::model::{NewUser, Page, Principal, Role};
-use orca_core::{Error, ErrorKind, Orca, Result, Store};
+use orca_core::{Error, ErrorKind, Orca, Result};
 use poem::listener::{Acceptor, Listener, TcpListener};
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::config::Config;
+use crate::datadir;
 use crate::open::{self, Role as DbRole};
-use crate::{audit_log, datadir};
 
 /// The actor of records written by the server itself.
 const ACTOR: &str = "orca-serve";
@@ -40,12 +39,10 @@ pub async fn node(cfg: &Config, engine: bool, live: bool) -> Result<Node> {
     };
     let mut opened = open::open(cfg, role, live).await?;
     let ring = opened.key_ring().await?;
-    let mut store: Arc<dyn Store> = opened.store().clone();
-    if cfg.features.audit_logging {
-        store = audit_log::AuditLogLayer::wrap(store);
-    }
-    let store = orca_http::AuditContextLayer::wrap(store);
-    let orca = opened.builder(store, ring)?.build()?;
+    let orca = opened
+        .builder(ring)?
+        .audit_log(cfg.features.audit_logging)
+        .build()?;
     if engine {
         opened.wake_on_submit(&orca);
     }
@@ -273,11 +270,13 @@ async fn first_admin(
     given: Option<AdminPassword>,
 ) -> Result<Option<NewAdmin>> {
     let any = orca
-        .store()
-        .list_users(Page {
-            offset: 0,
-            limit: 1,
-        })
+        .list_users(
+            me,
+            Page {
+                offset: 0,
+                limit: 1,
+            },
+        )
         .await?;
     if !any.is_empty() {
         return Ok(None);

@@ -1,5 +1,8 @@
 //! Account rules shared by every frontend (HTTP, CLI admin verbs, Python): what a password must
-//! look like, and how it is hashed and checked (argon2id).
+//! look like, and how it is hashed and checked (argon2id); and the opaque secrets of sessions,
+//! refresh tokens, API tokens and WebSocket tickets (32 random bytes behind a prefix naming
+//! what the secret is for; only the SHA-256 of a secret is stored). The flows that use them
+//! (login, refresh, logout, API tokens, tickets) are operations of [`crate::Orca`].
 
 use std::sync::OnceLock;
 
@@ -7,6 +10,8 @@ use argon2::password_hash::{PasswordHasher, PasswordVerifier, phc::PasswordHash}
 use argon2::{Algorithm, Argon2, Params, Version};
 use secrecy::{ExposeSecret, SecretString};
 
+use crate::model::{Role, Timestamp};
+use crate::store::TokenRecord;
 use crate::{Error, Result};
 
 /// Shortest password accepted, in characters.
@@ -126,6 +131,107 @@ pub async fn verify_password_async(password: SecretString, hash: Option<String>)
     tokio::task::spawn_blocking(move || verify_password(&password, hash.as_deref()))
         .await
         .unwrap_or(false)
+}
+
+/// What an opaque secret is for. Stored as a `purpose:*` scope on its token record and as a
+/// prefix of the secret, and checked on every use, so a secret of one kind never works as
+/// another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenPurpose {
+    /// A rotating refresh token (`orca_rt_`).
+    Refresh,
+    /// The anchor record of a login session; never presented by clients.
+    Session,
+    /// An API token (`orca_at_`).
+    Api,
+    /// A one-time WebSocket ticket (`orca_wt_`).
+    WsTicket,
+}
+
+impl TokenPurpose {
+    const ALL: [TokenPurpose; 4] = [
+        TokenPurpose::Refresh,
+        TokenPurpose::Session,
+        TokenPurpose::Api,
+        TokenPurpose::WsTicket,
+    ];
+    /// The prefix of its secrets.
+    pub fn prefix(self) -> &'static str {
+        match self {
+            TokenPurpose::Refresh => "orca_rt_",
+            TokenPurpose::Session => "orca_ss_",
+            TokenPurpose::Api => "orca_at_",
+            TokenPurpose::WsTicket => "orca_wt_",
+        }
+    }
+    /// The scope that marks its records.
+    pub fn scope(self) -> &'static str {
+        match self {
+            TokenPurpose::Refresh => "purpose:refresh",
+            TokenPurpose::Session => "purpose:session",
+            TokenPurpose::Api => "purpose:api",
+            TokenPurpose::WsTicket => "purpose:ws_ticket",
+        }
+    }
+    /// The purpose of a record.
+    pub fn of(record: &TokenRecord) -> Option<TokenPurpose> {
+        Self::ALL
+            .into_iter()
+            .find(|p| record.scopes.iter().any(|s| s == p.scope()))
+    }
+}
+
+/// `N` bytes from the operating system's CSPRNG (through `rand`'s thread RNG).
+pub fn random_bytes<const N: usize>() -> [u8; N] {
+    use rand::RngCore;
+    let mut b = [0u8; N];
+    rand::rng().fill_bytes(&mut b);
+    b
+}
+
+/// A new opaque secret of `purpose`: prefix + 43 characters of URL-safe base64.
+pub fn new_secret(purpose: TokenPurpose) -> String {
+    use base64::Engine;
+    format!(
+        "{}{}",
+        purpose.prefix(),
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random_bytes::<32>())
+    )
+}
+
+/// Whether `secret` looks like a secret of `purpose` (checked before any database lookup).
+pub fn well_formed(secret: &str, purpose: TokenPurpose) -> bool {
+    secret.strip_prefix(purpose.prefix()).is_some_and(|rest| {
+        rest.len() == 43
+            && rest
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    })
+}
+
+/// The stored hash of a secret (hex SHA-256).
+pub fn secret_hash(secret: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+/// The hash of a session's anchor record.
+pub fn session_hash(sid: uuid::Uuid) -> String {
+    secret_hash(&format!("{}{sid}", TokenPurpose::Session.prefix()))
+}
+
+/// Whether a record is usable at `now`: not revoked, not expired.
+pub fn live(record: &TokenRecord, now: Timestamp) -> bool {
+    record.revoked_at.is_none() && record.expires_at.is_none_or(|e| e > now)
+}
+
+/// The role cap of an API token (`role:<name>` scope), if any.
+pub fn role_cap(record: &TokenRecord) -> Option<Role> {
+    record
+        .scopes
+        .iter()
+        .find_map(|s| s.strip_prefix("role:"))
+        .and_then(|r| Role::parse(r).ok())
 }
 
 #[cfg(test)]

@@ -50,6 +50,7 @@
 //! ## Features
 //! - `testkit`: conformance suites every Store and Connector must pass, and test helpers.
 
+pub mod actor;
 pub mod auth;
 pub mod bus;
 pub mod clock;
@@ -73,6 +74,7 @@ pub mod testkit;
 pub mod text;
 pub mod vault;
 
+pub use actor::{Actor, AsActor, Ctx};
 pub use bus::{Event, EventBus, LocalBus};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use connector::{
@@ -83,8 +85,8 @@ pub use engine::{ConnectorSet, Engine, EngineConfig};
 pub use error::{Error, ErrorContext, ErrorKind, Result, Retry};
 pub use executor::{Executor, ShutdownReport};
 pub use facade::{
-    JobSummary, Orca, OrcaBuilder, ReencryptReport, StoreHostKeys, Submitted, UserPatch,
-    WatchEvent, WatchStream,
+    AuthEpoch, JobSummary, Orca, OrcaBuilder, ReencryptReport, Session, StoreHostKeys, Submitted,
+    TicketCredential, UserPatch, WatchEvent, WatchStream, created_via,
 };
 pub use memory::MemoryStore;
 pub use store::{

@@ -16,7 +16,7 @@ use clap::Parser;
 use orca_connectors::local::{LocalConfig, LocalConnector};
 use orca_core::model::{JobSpec, NewUser, Principal, Role, Scope, Targets};
 use orca_core::{Clock, KeyRing, Orca, Store, SystemClock};
-use orca_http::{AppState, AuditContextLayer, HttpConfig, JwtSecret};
+use orca_http::{AppState, HttpConfig, JwtSecret};
 use orca_store::sqlite::SqliteStore;
 use secrecy::SecretString;
 
@@ -51,7 +51,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open_path(&db, clock.clone()).await?);
     let orca = Orca::builder()
-        .store(AuditContextLayer::wrap(store))
+        .store(store)
         .connector(Arc::new(LocalConnector::new(LocalConfig::default())?))
         .keyring(KeyRing::ephemeral())
         .clock(clock)
@@ -72,7 +72,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let mut tokens = Vec::new();
     for (name, role) in [("admin", Role::Admin), ("viewer", Role::Viewer)] {
-        let user = match orca.store().find_user(name).await {
+        let user = match orca.raw_store().find_user(name).await {
             Ok(u) => u,
             Err(_) => {
                 let pw = SecretString::from(format!("dev-{:032x}", rand::random::<u128>()));

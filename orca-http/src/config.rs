@@ -178,7 +178,7 @@ impl JwtSecret {
     /// A fresh random secret (64 random bytes, URL-safe base64).
     pub fn generate() -> Self {
         use base64::Engine;
-        let bytes = crate::auth::random_bytes::<48>();
+        let bytes = orca_core::auth::random_bytes::<48>();
         JwtSecret(SecretString::from(
             base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes),
         ))

@@ -1,9 +1,9 @@
-//! The context of one HTTP request: its id, the client address, who is calling, and how many
-//! audit records it has written. It lives in a task-local for the duration of the request, so
-//! error conversion, logging and [`crate::AuditContextLayer`] see it without threading it
-//! through every call.
+//! The context of one HTTP request: its id, the client address and user agent (the facade's
+//! [`orca_core::Ctx`], which also counts the audit records the facade wrote for it), and who is
+//! calling. It lives in a task-local for the duration of the request, so error conversion,
+//! logging and the handlers (which hand it to the facade in an [`orca_core::Actor`]) see it
+//! without threading it through every call.
 
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
 use orca_core::ids::UserId;
@@ -22,17 +22,18 @@ pub(crate) struct RequestCtx {
     pub request_id: String,
     /// The client address (peer, or `X-Forwarded-For` from a trusted proxy).
     pub client: String,
+    /// The same, for the facade (shared audit count).
+    pub core: orca_core::Ctx,
     actor: Mutex<Option<Actor>>,
-    audits: AtomicU32,
 }
 
 impl RequestCtx {
-    pub fn new(request_id: String, client: String) -> Self {
+    pub fn new(request_id: String, client: String, user_agent: Option<String>) -> Self {
         RequestCtx {
+            core: orca_core::Ctx::new(request_id.clone(), client.clone(), user_agent),
             request_id,
             client,
             actor: Mutex::new(None),
-            audits: AtomicU32::new(0),
         }
     }
     pub fn set_actor(&self, actor: Actor) {
@@ -41,13 +42,9 @@ impl RequestCtx {
     pub fn actor(&self) -> Option<Actor> {
         self.actor.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
-    /// Count an audit record written on behalf of this request.
-    pub fn count_audit(&self) {
-        self.audits.fetch_add(1, Ordering::SeqCst);
-    }
-    /// How many audit records this request wrote.
+    /// How many audit records the facade wrote for this request.
     pub fn audits(&self) -> u32 {
-        self.audits.load(Ordering::SeqCst)
+        self.core.audits()
     }
 }
 
@@ -58,6 +55,11 @@ tokio::task_local! {
 /// The current request's context, if running inside a request.
 pub(crate) fn current() -> Option<Arc<RequestCtx>> {
     CTX.try_with(|c| c.clone()).ok()
+}
+
+/// The facade's context of the current request (an empty one outside a request).
+pub(crate) fn core() -> orca_core::Ctx {
+    current().map(|c| c.core.clone()).unwrap_or_default()
 }
 
 /// The current request id, or `-` outside a request.
@@ -103,12 +105,12 @@ mod tests {
     #[tokio::test]
     async fn scope_is_visible_inside_only() {
         assert_eq!(request_id(), "-");
-        let ctx = Arc::new(RequestCtx::new("r1".into(), "127.0.0.1".into()));
+        let ctx = Arc::new(RequestCtx::new("r1".into(), "127.0.0.1".into(), None));
         scope(ctx.clone(), async {
             assert_eq!(request_id(), "r1");
-            current().unwrap().count_audit();
+            assert_eq!(core().request_id.as_deref(), Some("r1"));
         })
         .await;
-        assert_eq!(ctx.audits(), 1);
+        assert_eq!(core().request_id, None);
     }
 }

@@ -15,10 +15,10 @@
 //! # async fn serve() -> Result<(), Box<dyn std::error::Error>> {
 //! use std::sync::Arc;
 //! use orca_core::{MemoryStore, Orca, Store, SystemClock};
-//! use orca_http::{AppState, AuditContextLayer, HttpConfig, JwtSecret};
+//! use orca_http::{AppState, HttpConfig, JwtSecret};
 //!
 //! let store: Arc<dyn Store> = Arc::new(MemoryStore::new(Arc::new(SystemClock)));
-//! let orca = Orca::builder().store(AuditContextLayer::wrap(store)).build()?;
+//! let orca = Orca::builder().store(store).build()?;
 //! let mut config = HttpConfig::default();
 //! config.auth.jwt_secret = Some(JwtSecret::generate());
 //! let listen = config.listen;
@@ -28,7 +28,6 @@
 //! ```
 
 mod api;
-mod audit_layer;
 pub mod auth;
 pub mod config;
 mod context;
@@ -40,7 +39,6 @@ mod ratelimit;
 mod state;
 mod ws;
 
-pub use audit_layer::AuditContextLayer;
 pub use config::{AuthConfig, CorsConfig, HttpConfig, JwtSecret, RateLimitConfig};
 pub use error::{ApiError, ErrorBody};
 pub use state::AppState;

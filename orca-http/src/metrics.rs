@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write;
 use std::sync::{Arc, Mutex};
 
-use orca_core::model::{JobFilter, JobStatus, Page, SystemFilter};
+use orca_core::model::{JobFilter, JobStatus, Page, Principal, SystemFilter};
 use orca_core::{Event, Orca};
 
 const BUCKETS: [f64; 11] = [
@@ -188,7 +188,9 @@ impl Metrics {
     }
 
     async fn render_store(&self, orca: &Orca, out: &mut String) {
-        let store = orca.store();
+        // The scrape reads through the facade as an internal reader (`/metrics` itself is
+        // guarded by the policy: Action::MetricsRead, or no token when configured so).
+        let reader = Principal::system("metrics");
         // Executions of unfinished jobs, by state (bounded scan of the newest 1000 such jobs).
         let mut pending = 0u64;
         let mut running = 0u64;
@@ -198,8 +200,9 @@ impl Metrics {
                 status: Some(status),
                 created_by: None,
             };
-            match store
+            match orca
                 .list_jobs(
+                    &reader,
                     &filter,
                     Page {
                         offset: 0,
@@ -210,7 +213,7 @@ impl Metrics {
             {
                 Ok(jobs) => {
                     for j in jobs {
-                        if let Ok(c) = store.job_counts(j.id).await {
+                        if let Ok(c) = orca.job_counts(&reader, j.id).await {
                             pending += c.pending;
                             running += c.running;
                         }
@@ -234,8 +237,9 @@ impl Metrics {
             let _ = writeln!(out, "# TYPE orca_queue_depth gauge");
             let _ = writeln!(out, "orca_queue_depth {pending}");
         }
-        if let Ok(systems) = store
+        if let Ok(systems) = orca
             .list_systems(
+                &reader,
                 &SystemFilter::default(),
                 Page {
                     offset: 0,

@@ -9,7 +9,8 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use orca_core::model::{AuditOutcome, AuditRecord, Principal, Role};
+use orca_core::Actor;
+use orca_core::model::{AuditOutcome, Principal, Role};
 use poem::http::{HeaderValue, Method, StatusCode};
 use poem::{Endpoint, IntoResponse, Request, Response};
 use poem_openapi::OperationId;
@@ -125,8 +126,9 @@ fn singular(seg: &str) -> &str {
     }
 }
 
-/// The audit record the HTTP layer writes for a request the facade did not audit.
-fn fallback_record(
+/// Record, through the facade, a request it did not audit (refused before an operation, or
+/// an operation that failed before its write).
+async fn record_unaudited(
     state: &AppState,
     ctx: &RequestCtx,
     method: &Method,
@@ -134,7 +136,7 @@ fn fallback_record(
     op: &str,
     status: StatusCode,
     code: Option<String>,
-) -> AuditRecord {
+) {
     let actor = ctx.actor();
     let principal = Principal {
         user_id: actor.as_ref().and_then(|a| a.user_id),
@@ -159,15 +161,19 @@ fn fallback_record(
         s if s < 400 => AuditOutcome::Success,
         _ => AuditOutcome::Failure,
     };
-    AuditRecord::new(
-        state.orca.clock().now(),
-        &principal,
-        &resource_type,
-        resource_id,
-        op,
-        serde_json::json!({"method": method.as_str(), "path": path.chars().take(512).collect::<String>(), "status": status.as_u16(), "code": code}),
-    )
-    .with_outcome(outcome)
+    let r = state
+        .orca
+        .record_action(
+            &Actor::new(principal, ctx.core.clone()),
+            (&resource_type, resource_id),
+            op,
+            outcome,
+            serde_json::json!({"method": method.as_str(), "path": path.chars().take(512).collect::<String>(), "status": status.as_u16(), "code": code}),
+        )
+        .await;
+    if let Err(e) = r {
+        tracing::error!(request_id = %ctx.request_id, error = %e, "could not write an audit record");
+    }
 }
 
 /// Run one request through the pipeline.
@@ -182,7 +188,17 @@ pub(crate) async fn handle<E: Endpoint + 'static>(
     let client = client_address(&req, &state.config.trusted_proxies);
     let method = req.method().clone();
     let path = req.uri().path().to_string();
-    let ctx = Arc::new(RequestCtx::new(request_id.clone(), client.clone()));
+    let user_agent = req.header("user-agent").map(|ua| {
+        ua.chars()
+            .filter(|c| !c.is_control())
+            .take(256)
+            .collect::<String>()
+    });
+    let ctx = Arc::new(RequestCtx::new(
+        request_id.clone(),
+        client.clone(),
+        user_agent,
+    ));
     let span = tracing::info_span!("http", request_id = %request_id);
     let liveness_probe = path == "/healthz";
     let inner = {
@@ -233,10 +249,12 @@ pub(crate) async fn handle<E: Endpoint + 'static>(
         } else {
             None
         };
-        let rec = fallback_record(&state, &ctx, &method, &path, op, status, code);
-        context::scope(ctx.clone(), state.write_audit(rec))
-            .instrument(span.clone())
-            .await;
+        context::scope(
+            ctx.clone(),
+            record_unaudited(&state, &ctx, &method, &path, op, status, code),
+        )
+        .instrument(span.clone())
+        .await;
     }
     let elapsed = started.elapsed();
     state.metrics.observe(

@@ -3,15 +3,12 @@
 use std::ops::Deref;
 use std::sync::Arc;
 
-use orca_core::model::AuditRecord;
 use orca_core::{Error, Orca, Result};
 
-use crate::audit_layer;
 use crate::auth::cache::{self, AuthCache};
 use crate::auth::jwt::JwtKeys;
 use crate::auth::{AuthChanges, follow_auth_changes};
 use crate::config::HttpConfig;
-use crate::context;
 use crate::error::{ApiError, ApiResult};
 use crate::metrics::Metrics;
 use crate::ratelimit::{LocalLimiter, window_now};
@@ -50,21 +47,13 @@ impl Deref for AppState {
 }
 
 impl AppState {
-    /// The state for serving `orca` with `config`. The config is validated; `orca` must have
-    /// been built over a store wrapped in [`crate::AuditContextLayer`] (so audit records carry
-    /// the request id and client address, and changes of users, grants and tokens reach the
-    /// credential cache). Call inside a Tokio runtime: it starts a task that counts finished
+    /// The state for serving `orca` with `config`. The config is validated. Call inside a
+    /// Tokio runtime: it starts a task that counts finished
     /// executions for `/metrics` and, with the credential cache on, one that follows the
     /// Orca's event bus so changes announced by any node end the reuse of cached callers here
     /// (module `auth::cache`), and one that tells open WebSockets of such changes.
     pub fn new(orca: Orca, config: HttpConfig) -> Result<Self> {
         config.validate()?;
-        let Some(link) = audit_layer::link_of(orca.store()) else {
-            return Err(Error::invalid(
-                "the Orca served over HTTP must be built over a store wrapped in \
-                 orca_http::AuditContextLayer::wrap(store), so audit records carry request ids",
-            ));
-        };
         let secret = config
             .auth
             .jwt_secret
@@ -73,14 +62,11 @@ impl AppState {
         let jwt = JwtKeys::new(secret.bytes(), &config.auth);
         let auth_cache = AuthCache::new(
             std::time::Duration::from_millis(config.auth.cache_ttl_ms),
-            link.epoch.clone(),
+            orca.auth_epoch().clone(),
         );
         if auth_cache.enabled() {
-            cache::follow_bus(orca.bus(), &link.epoch)?;
+            cache::follow_bus(orca.bus(), orca.auth_epoch())?;
         }
-        // Announce this node's changes on the bus whether or not this node caches: other
-        // nodes may.
-        link.announce_on(orca.bus());
         let metrics = Metrics::default();
         metrics.follow_bus(&orca);
         let (auth_changes, _) = tokio::sync::broadcast::channel(256);
@@ -126,7 +112,7 @@ impl AppState {
         let (start, left) = window_now();
         let start = chrono::DateTime::from_timestamp(start as i64, 0)
             .ok_or_else(|| ApiError::from(Error::unexpected("clock out of range")))?;
-        let n = self.orca.store().rate_limit_hit(key, start).await?;
+        let n = self.orca.count_hit(key, start).await?;
         Ok((n, left))
     }
 
@@ -138,13 +124,5 @@ impl AppState {
         self.limiter
             .hit(key, limit)
             .map_err(|left| ApiError::rate_limited(left, what))
-    }
-
-    /// Write an audit record for the current request (stamped by the store layer); a failure
-    /// to write is logged, not returned.
-    pub(crate) async fn write_audit(&self, record: AuditRecord) {
-        if let Err(e) = self.orca.record_audit(&record).await {
-            tracing::error!(request_id = %context::request_id(), error = %e, "could not write an audit record");
-        }
     }
 }

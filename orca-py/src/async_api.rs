@@ -162,6 +162,33 @@ impl AsyncOrca {
         awaitable(py, async move { ops::remove_system(h, name).await.py() })
     }
 
+    /// Create a user (see `Orca.add_user`).
+    fn add_user<'py>(
+        &self,
+        py: Python<'py>,
+        username: String,
+        role: String,
+        password: String,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let h = self.shared.handle().py()?;
+        awaitable(py, async move {
+            ops::add_user(h, username, role, password).await.py()
+        })
+    }
+
+    /// Set a user's password (see `Orca.set_password`).
+    fn set_password<'py>(
+        &self,
+        py: Python<'py>,
+        username: String,
+        password: String,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let h = self.shared.handle().py()?;
+        awaitable(py, async move {
+            ops::set_password(h, username, password).await.py()
+        })
+    }
+
     /// A system by name or id.
     fn system<'py>(&self, py: Python<'py>, name: String) -> PyResult<Bound<'py, PyAny>> {
         let h = self.shared.handle().py()?;

@@ -4,7 +4,7 @@ use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::Duration;
 
 use orca_core::model::Principal;
-use orca_core::{Error, ErrorKind, Orca};
+use orca_core::{Actor, Ctx, Error, ErrorKind, Orca};
 
 use crate::open::Opened;
 
@@ -18,6 +18,18 @@ pub struct Handle {
     pub orca: Orca,
     /// Who acts (audited).
     pub principal: Arc<Principal>,
+}
+
+impl Handle {
+    /// Who acts in one call: the principal, with a request id of the call's own, client
+    /// `local` and user agent `orca-py/<version>` (audit records of every frontend have the
+    /// same shape).
+    pub fn actor(&self) -> Actor {
+        Actor::new(
+            (*self.principal).clone(),
+            Ctx::local(concat!("orca-py/", env!("CARGO_PKG_VERSION"))),
+        )
+    }
 }
 
 #[derive(Debug)]

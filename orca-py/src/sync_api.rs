@@ -171,6 +171,24 @@ impl Orca {
         block_on(py, ops::remove_system(h, name))
     }
 
+    /// Create a user (`role`: admin, operator or viewer) with a password; its id.
+    fn add_user(
+        &self,
+        py: Python<'_>,
+        username: String,
+        role: String,
+        password: String,
+    ) -> PyResult<String> {
+        let h = self.shared.handle().py()?;
+        block_on(py, ops::add_user(h, username, role, password))
+    }
+
+    /// Set a user's password; every session and API token of the user ends.
+    fn set_password(&self, py: Python<'_>, username: String, password: String) -> PyResult<()> {
+        let h = self.shared.handle().py()?;
+        block_on(py, ops::set_password(h, username, password))
+    }
+
     /// A system by name or id.
     fn system(&self, py: Python<'_>, name: String) -> PyResult<System> {
         let h = self.shared.handle().py()?;

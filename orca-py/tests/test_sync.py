@@ -167,6 +167,27 @@ def test_systems_jobs_listing(o: orca.Orca) -> None:
         o.system("web1")
 
 
+def test_a_password_change_is_audited_once_with_the_call_context(o: orca.Orca) -> None:
+    uid = o.add_user("ines", "viewer", "first-Passw0rd-1")
+    o.set_password("ines", "second-Passw0rd-2")
+    changes = [
+        r
+        for r in o.audit(limit=50, resource_type="user", action="update")
+        if r.resource_id == uid and r.details["changed"].get("password") == "changed"
+    ]
+    assert len(changes) == 1, changes
+    r = changes[0]
+    assert r.actor == "pytest" and r.outcome == "success"
+    assert r.details["tokens_ended"] is True and r.details["username"] == "ines"
+    assert r.details["client_address"] == "local"
+    assert r.details["user_agent"].startswith("orca-py/")
+    assert len(r.details["request_id"]) >= 32
+    everything = repr([x.details for x in o.audit(limit=100)])
+    assert "Passw0rd" not in everything and "argon2" not in everything
+    with pytest.raises(orca.InvalidInput):
+        o.set_password("ines", "short")
+
+
 def test_audit_records_every_action_under_the_actor(o: orca.Orca) -> None:
     o.add_system("db1", hostname="10.0.0.9", username="u", password="s3cret-pw-91")
     job = o.run("true", systems=["local"])

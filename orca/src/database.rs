@@ -55,8 +55,10 @@ impl Database {
         self.options.engine
     }
 
-    /// The store.
-    pub fn store(&self) -> &Arc<dyn Store> {
+    /// The store underneath, with no policy check, no audit record and no announcement of
+    /// changes: for tests, benchmarks and store tooling. Applications and frontends use the
+    /// facade ([`Database::builder`], [`Database::into_orca`]).
+    pub fn raw_store(&self) -> &Arc<dyn Store> {
         &self.store
     }
 
@@ -83,12 +85,12 @@ impl Database {
         keys::key_ring(&*self.store, &file, create, &self.options.key_file_hint).await
     }
 
-    /// The facade's builder over `store` (this database's store, or a layer around it): the
-    /// event bus (if any), `ring`, the clock, the engine settings and the connectors of this
-    /// build's features (`local`, `ssh`, `winrm`).
-    pub fn builder(&self, store: Arc<dyn Store>, ring: KeyRing) -> Result<OrcaBuilder> {
+    /// The facade's builder over this database's store: the event bus (if any), `ring`, the
+    /// clock, the engine settings and the connectors of this build's features (`local`,
+    /// `ssh`, `winrm`).
+    pub fn builder(&self, ring: KeyRing) -> Result<OrcaBuilder> {
         let mut b = Orca::builder()
-            .store(store)
+            .store(self.store.clone())
             .keyring(ring)
             .clock(self.options.clock.clone())
             .engine_config(self.options.engine_config.clone());
@@ -129,7 +131,7 @@ impl Database {
     /// Every step after [`Database::open`]: key ring, facade, engine.
     pub async fn into_orca(mut self) -> Result<Orca> {
         let ring = self.key_ring().await?;
-        let orca = self.builder(self.store.clone(), ring)?.build()?;
+        let orca = self.builder(ring)?.build()?;
         self.start(&orca).await?;
         Ok(orca)
     }

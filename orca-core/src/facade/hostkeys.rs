@@ -1,5 +1,6 @@
 //! Host key pins through the Store, shared by every node and audited.
 
+use crate::actor::{Actor, AsActor};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -116,7 +117,13 @@ impl HostKeyStore for StoreHostKeys {
 
 impl Orca {
     /// The host keys pinned for a system.
-    pub async fn host_keys(&self, p: &Principal, system: &str) -> Result<Vec<HostKey>> {
+    pub async fn host_keys(
+        &self,
+        p: &(impl AsActor + ?Sized),
+        system: &str,
+    ) -> Result<Vec<HostKey>> {
+        let actor = p.as_actor();
+        let p: &Actor = &actor;
         let s = self.get_system(p, system).await?;
         self.store.list_host_keys(s.id).await
     }
@@ -125,11 +132,13 @@ impl Orca {
     /// `Conflict` (use [`Orca::replace_host_keys`]).
     pub async fn approve_host_key(
         &self,
-        p: &Principal,
+        p: &(impl AsActor + ?Sized),
         system: &str,
         algorithm: &str,
         fingerprint: &str,
     ) -> Result<HostKey> {
+        let actor = p.as_actor();
+        let p: &Actor = &actor;
         let s = self.resolve_system(system).await?;
         self.authorize(
             p,
@@ -153,7 +162,8 @@ impl Orca {
             "approve",
             serde_json::json!({"system": s.name, "algorithm": algorithm, "fingerprint": fingerprint}),
         );
-        let pinned = self.store.pin_host_key_if_none(&key, &audit).await?;
+        let r = self.store.pin_host_key_if_none(&key, &audit).await;
+        let pinned = self.wrote(p, &audit, r)?;
         match pinned.iter().find(|k| k.id == key.id) {
             Some(k) => Ok(k.clone()),
             None => Err(Error::conflict(format!(
@@ -171,10 +181,12 @@ impl Orca {
     /// Replace every pinned key of a system (after a legitimate key change).
     pub async fn replace_host_keys(
         &self,
-        p: &Principal,
+        p: &(impl AsActor + ?Sized),
         system: &str,
         keys: &[(String, String)],
     ) -> Result<Vec<HostKey>> {
+        let actor = p.as_actor();
+        let p: &Actor = &actor;
         let s = self.resolve_system(system).await?;
         self.authorize(
             p,
@@ -201,7 +213,8 @@ impl Orca {
             "replace",
             serde_json::json!({"system": s.name, "fingerprints": new.iter().map(|k| &k.fingerprint).collect::<Vec<_>>()}),
         );
-        self.store.replace_host_keys(s.id, &new, &audit).await?;
+        let r = self.store.replace_host_keys(s.id, &new, &audit).await;
+        self.wrote(p, &audit, r)?;
         Ok(new)
     }
 }

@@ -1,5 +1,6 @@
 //! Job and execution operations.
 
+use crate::actor::{Actor, AsActor};
 use std::collections::{BTreeSet, HashMap};
 
 use super::Orca;
@@ -51,12 +52,7 @@ pub(crate) struct ScopeCache {
 
 impl ScopeCache {
     /// Whether the system with this id is in the principal's scope (a missing system is not).
-    pub(crate) async fn covers(
-        &mut self,
-        orca: &Orca,
-        p: &Principal,
-        id: SystemId,
-    ) -> Result<bool> {
+    pub(crate) async fn covers(&mut self, orca: &Orca, p: &Actor, id: SystemId) -> Result<bool> {
         if is_admin(p) {
             return Ok(true);
         }
@@ -80,7 +76,9 @@ impl ScopeCache {
 impl Orca {
     /// Submit a job: validate, resolve the targets to the systems the principal may run on, and
     /// write the job, one pending execution per system and the audit record in one transaction.
-    pub async fn submit(&self, p: &Principal, spec: JobSpec) -> Result<Submitted> {
+    pub async fn submit(&self, p: &(impl AsActor + ?Sized), spec: JobSpec) -> Result<Submitted> {
+        let actor = p.as_actor();
+        let p: &Actor = &actor;
         let command = spec.command.trim();
         if command.is_empty() {
             return Err(Error::invalid(
@@ -192,7 +190,8 @@ impl Orca {
                             "retries": job.options.retries, "shell": job.options.shell.as_str()},
             }),
         );
-        if let Err(e) = self.store.create_job(&job, &executions, &audit).await {
+        let r = self.store.create_job(&job, &executions, &audit).await;
+        if let Err(e) = self.wrote(p, &audit, r) {
             return Err(e.with_job(job.id));
         }
         self.engine.wake();
@@ -203,7 +202,7 @@ impl Orca {
         })
     }
 
-    async fn resolve_targets(&self, p: &Principal, t: &Targets) -> Result<Vec<System>> {
+    async fn resolve_targets(&self, p: &Actor, t: &Targets) -> Result<Vec<System>> {
         let mut out: Vec<System> = Vec::new();
         let mut seen = BTreeSet::new();
         for name in &t.systems {
@@ -293,7 +292,7 @@ impl Orca {
 
     /// Whether the principal may see the job: admins, its creator, or anyone whose scope
     /// covers one of its systems. (What they see of it is narrowed to their scope.)
-    async fn job_visible(&self, p: &Principal, job: &Job, scope: &mut ScopeCache) -> Result<bool> {
+    async fn job_visible(&self, p: &Actor, job: &Job, scope: &mut ScopeCache) -> Result<bool> {
         if is_admin(p) || (p.user_id.is_some() && job.created_by_id == p.user_id) {
             return Ok(true);
         }
@@ -305,7 +304,7 @@ impl Orca {
         Ok(false)
     }
 
-    async fn visible_job(&self, p: &Principal, id: JobId, scope: &mut ScopeCache) -> Result<Job> {
+    async fn visible_job(&self, p: &Actor, id: JobId, scope: &mut ScopeCache) -> Result<Job> {
         policy::check(p, Action::JobRead, None)?;
         let job = self.store.get_job(id).await?;
         if !self.job_visible(p, &job, scope).await? {
@@ -315,7 +314,7 @@ impl Orca {
     }
 
     /// The job as the principal may see it: targets named outside their scope are left out.
-    async fn redact(&self, p: &Principal, mut job: Job, scope: &mut ScopeCache) -> Job {
+    async fn redact(&self, p: &Actor, mut job: Job, scope: &mut ScopeCache) -> Job {
         if is_admin(p) {
             return job;
         }
@@ -338,7 +337,7 @@ impl Orca {
 
     /// An execution whose own system is in the principal's scope (what else its job touched
     /// does not matter); otherwise "not found", naming nothing the caller may not see.
-    async fn visible_execution(&self, p: &Principal, id: ExecutionId) -> Result<Execution> {
+    async fn visible_execution(&self, p: &Actor, id: ExecutionId) -> Result<Execution> {
         policy::check(p, Action::JobRead, None)?;
         let hidden = || Error::not_found(format!("execution {id} not found"));
         let e = match self.store.get_execution(id).await {
@@ -356,7 +355,7 @@ impl Orca {
     /// The executions of a job the principal may see, and how many others it has.
     async fn visible_executions(
         &self,
-        p: &Principal,
+        p: &Actor,
         id: JobId,
         scope: &mut ScopeCache,
     ) -> Result<(Vec<Execution>, u64)> {
@@ -377,7 +376,9 @@ impl Orca {
     }
 
     /// A job, as the principal may see it.
-    pub async fn get_job(&self, p: &Principal, id: JobId) -> Result<Job> {
+    pub async fn get_job(&self, p: &(impl AsActor + ?Sized), id: JobId) -> Result<Job> {
+        let actor = p.as_actor();
+        let p: &Actor = &actor;
         let mut scope = ScopeCache::default();
         let job = self.visible_job(p, id, &mut scope).await?;
         Ok(self.redact(p, job, &mut scope).await)
@@ -385,7 +386,9 @@ impl Orca {
 
     /// A job with the counts of the executions the principal may see, and how many of its
     /// executions are hidden from them (on systems outside their scope).
-    pub async fn job_summary(&self, p: &Principal, id: JobId) -> Result<JobSummary> {
+    pub async fn job_summary(&self, p: &(impl AsActor + ?Sized), id: JobId) -> Result<JobSummary> {
+        let actor = p.as_actor();
+        let p: &Actor = &actor;
         let mut scope = ScopeCache::default();
         let job = self.visible_job(p, id, &mut scope).await?;
         let (counts, hidden_executions) = self.visible_counts(p, id, &mut scope).await?;
@@ -399,7 +402,7 @@ impl Orca {
     /// Counts of the job's executions the principal may see, and how many others it has.
     async fn visible_counts(
         &self,
-        p: &Principal,
+        p: &Actor,
         id: JobId,
         scope: &mut ScopeCache,
     ) -> Result<(crate::model::StatusCounts, u64)> {
@@ -417,10 +420,12 @@ impl Orca {
     /// Jobs the principal may see, newest first.
     pub async fn list_jobs(
         &self,
-        p: &Principal,
+        p: &(impl AsActor + ?Sized),
         filter: &JobFilter,
         page: Page,
     ) -> Result<Vec<Job>> {
+        let actor = p.as_actor();
+        let p: &Actor = &actor;
         Page::new(page.offset, page.limit)?;
         policy::check(p, Action::JobRead, None)?;
         if is_admin(p) {
@@ -458,10 +463,12 @@ impl Orca {
     /// A job's executions the principal may see (on systems in their scope), oldest first.
     pub async fn job_executions(
         &self,
-        p: &Principal,
+        p: &(impl AsActor + ?Sized),
         id: JobId,
         page: Page,
     ) -> Result<Vec<Execution>> {
+        let actor = p.as_actor();
+        let p: &Actor = &actor;
         Page::new(page.offset, page.limit)?;
         let mut scope = ScopeCache::default();
         self.visible_job(p, id, &mut scope).await?;
@@ -477,18 +484,26 @@ impl Orca {
     }
 
     /// An execution (its own system must be in the principal's scope).
-    pub async fn get_execution(&self, p: &Principal, id: ExecutionId) -> Result<Execution> {
+    pub async fn get_execution(
+        &self,
+        p: &(impl AsActor + ?Sized),
+        id: ExecutionId,
+    ) -> Result<Execution> {
+        let actor = p.as_actor();
+        let p: &Actor = &actor;
         self.visible_execution(p, id).await
     }
 
     /// Stored output chunks of an execution from `from` (a seq), at most `limit`.
     pub async fn read_output(
         &self,
-        p: &Principal,
+        p: &(impl AsActor + ?Sized),
         id: ExecutionId,
         from: u64,
         limit: u32,
     ) -> Result<Vec<OutputChunk>> {
+        let actor = p.as_actor();
+        let p: &Actor = &actor;
         Page::new(0, limit)?;
         self.visible_execution(p, id).await?;
         self.store.read_output(id, from, limit).await
@@ -497,7 +512,9 @@ impl Orca {
     /// Cancel a job: pending executions never start; running ones are stopped. A non-admin
     /// cancels only the executions on systems in their scope; the report says how many others
     /// were left alone.
-    pub async fn cancel_job(&self, p: &Principal, id: JobId) -> Result<CancelReport> {
+    pub async fn cancel_job(&self, p: &(impl AsActor + ?Sized), id: JobId) -> Result<CancelReport> {
+        let actor = p.as_actor();
+        let p: &Actor = &actor;
         let mut scope = ScopeCache::default();
         let job = self.visible_job(p, id, &mut scope).await?;
         self.authorize(p, Action::JobCancel, None, ("job", Some(id.to_string())))
@@ -525,7 +542,8 @@ impl Orca {
                 "cancel",
                 serde_json::json!({"name": job.name}),
             );
-            self.store.cancel(CancelTarget::Job(id), &audit).await?
+            let r = self.store.cancel(CancelTarget::Job(id), &audit).await;
+            self.wrote(p, &audit, r)?
         } else {
             let mut report = CancelReport::default();
             for e in mine {
@@ -536,7 +554,8 @@ impl Orca {
                     "cancel",
                     serde_json::json!({"job": id, "via": "job cancel", "left_alone": left_alone}),
                 );
-                match self.store.cancel(CancelTarget::Execution(e), &audit).await {
+                let r = self.store.cancel(CancelTarget::Execution(e), &audit).await;
+                match self.wrote(p, &audit, r) {
                     Ok(r) => {
                         report.cancelled.extend(r.cancelled);
                         report.signalled.extend(r.signalled);
@@ -554,7 +573,13 @@ impl Orca {
     }
 
     /// Cancel one execution (its own system must be in the principal's scope).
-    pub async fn cancel_execution(&self, p: &Principal, id: ExecutionId) -> Result<CancelReport> {
+    pub async fn cancel_execution(
+        &self,
+        p: &(impl AsActor + ?Sized),
+        id: ExecutionId,
+    ) -> Result<CancelReport> {
+        let actor = p.as_actor();
+        let p: &Actor = &actor;
         let e = self.visible_execution(p, id).await?;
         let system = self.store.get_system(e.system_id).await.ok();
         self.authorize(
@@ -571,10 +596,8 @@ impl Orca {
             "cancel",
             serde_json::json!({"job": e.job_id}),
         );
-        let report = self
-            .store
-            .cancel(CancelTarget::Execution(id), &audit)
-            .await?;
+        let r = self.store.cancel(CancelTarget::Execution(id), &audit).await;
+        let report = self.wrote(p, &audit, r)?;
         self.engine.cancel(&report.signalled).await;
         self.publish_cancelled(&report).await;
         Ok(report)
@@ -608,7 +631,9 @@ impl Orca {
     /// Run a job again on the systems where it did not complete (failed, timed out, lost or
     /// cancelled), as a new job. A non-admin retries only on systems in their scope; the
     /// answer says how many executions were left alone.
-    pub async fn retry_job(&self, p: &Principal, id: JobId) -> Result<Submitted> {
+    pub async fn retry_job(&self, p: &(impl AsActor + ?Sized), id: JobId) -> Result<Submitted> {
+        let actor = p.as_actor();
+        let p: &Actor = &actor;
         let mut scope = ScopeCache::default();
         let job = self.visible_job(p, id, &mut scope).await?;
         if !job.status.is_terminal() {
@@ -660,7 +685,7 @@ impl Orca {
     /// Ids of the executions of a visible job the principal may watch; `None`: all of them.
     pub(crate) async fn watchable(
         &self,
-        p: &Principal,
+        p: &Actor,
         id: JobId,
     ) -> Result<Option<std::collections::HashSet<ExecutionId>>> {
         let mut scope = ScopeCache::default();
@@ -673,7 +698,9 @@ impl Orca {
     }
 
     /// Wait until the job has ended; returns it.
-    pub async fn wait_job(&self, p: &Principal, id: JobId) -> Result<Job> {
+    pub async fn wait_job(&self, p: &(impl AsActor + ?Sized), id: JobId) -> Result<Job> {
+        let actor = p.as_actor();
+        let p: &Actor = &actor;
         let mut rx = self.bus.subscribe();
         let mut job = self.visible_job(p, id, &mut ScopeCache::default()).await?;
         loop {
@@ -702,7 +729,13 @@ impl Orca {
     }
 
     /// Execution status counts of a job (only the executions the principal may see).
-    pub async fn job_counts(&self, p: &Principal, id: JobId) -> Result<crate::model::StatusCounts> {
+    pub async fn job_counts(
+        &self,
+        p: &(impl AsActor + ?Sized),
+        id: JobId,
+    ) -> Result<crate::model::StatusCounts> {
+        let actor = p.as_actor();
+        let p: &Actor = &actor;
         let mut scope = ScopeCache::default();
         self.visible_job(p, id, &mut scope).await?;
         Ok(self.visible_counts(p, id, &mut scope).await?.0)

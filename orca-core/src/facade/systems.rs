@@ -1,10 +1,11 @@
 //! System operations.
 
 use super::Orca;
+use crate::actor::{Actor, AsActor};
 use crate::ids::SystemId;
 use crate::model::{
-    Credential, Health, NewSystem, Page, Principal, SealedSecret, System, SystemFilter,
-    SystemPatch, SystemType,
+    Credential, Health, NewSystem, Page, SealedSecret, System, SystemFilter, SystemPatch,
+    SystemType,
 };
 use crate::policy::{self, Action};
 use crate::{Error, ErrorKind, Result};
@@ -90,7 +91,9 @@ impl Orca {
     }
 
     /// Register a system. Its credential is encrypted before it reaches the store.
-    pub async fn add_system(&self, p: &Principal, new: NewSystem) -> Result<System> {
+    pub async fn add_system(&self, p: &(impl AsActor + ?Sized), new: NewSystem) -> Result<System> {
+        let actor = p.as_actor();
+        let p: &Actor = &actor;
         self.authorize(p, Action::SystemCreate, None, ("system", None))
             .await?;
         validate_name(&new.name)?;
@@ -142,12 +145,15 @@ impl Orca {
                 "tags": system.tags, "host_key_policy": system.host_key_policy.as_str(),
             }),
         );
-        self.store.create_system(&system, &audit).await?;
+        let r = self.store.create_system(&system, &audit).await;
+        self.wrote(p, &audit, r)?;
         Ok(system)
     }
 
     /// Register the `local` system if it does not exist; returns it.
-    pub async fn ensure_local_system(&self, p: &Principal) -> Result<System> {
+    pub async fn ensure_local_system(&self, p: &(impl AsActor + ?Sized)) -> Result<System> {
+        let actor = p.as_actor();
+        let p: &Actor = &actor;
         match self.store.find_system("local").await {
             Ok(s) => Ok(s),
             Err(e) if e.kind() == ErrorKind::NotFound => {
@@ -174,7 +180,13 @@ impl Orca {
     }
 
     /// A system by id or name.
-    pub async fn get_system(&self, p: &Principal, id_or_name: &str) -> Result<System> {
+    pub async fn get_system(
+        &self,
+        p: &(impl AsActor + ?Sized),
+        id_or_name: &str,
+    ) -> Result<System> {
+        let actor = p.as_actor();
+        let p: &Actor = &actor;
         let s = self.resolve_system(id_or_name).await?;
         policy::check(p, Action::SystemRead, Some(&s))?;
         Ok(s)
@@ -183,10 +195,12 @@ impl Orca {
     /// Systems matching `filter` that the principal may see, by name.
     pub async fn list_systems(
         &self,
-        p: &Principal,
+        p: &(impl AsActor + ?Sized),
         filter: &SystemFilter,
         page: Page,
     ) -> Result<Vec<System>> {
+        let actor = p.as_actor();
+        let p: &Actor = &actor;
         Page::new(page.offset, page.limit)?;
         policy::check(p, Action::SystemRead, None)?;
         if p.role == crate::model::Role::Admin {
@@ -230,10 +244,12 @@ impl Orca {
     /// Change a system.
     pub async fn update_system(
         &self,
-        p: &Principal,
+        p: &(impl AsActor + ?Sized),
         id_or_name: &str,
         patch: SystemPatch,
     ) -> Result<System> {
+        let actor = p.as_actor();
+        let p: &Actor = &actor;
         let mut s = self.resolve_system(id_or_name).await?;
         self.authorize(
             p,
@@ -290,12 +306,15 @@ impl Orca {
             "update",
             serde_json::json!({"name": s.name, "changed": changed}),
         );
-        self.store.update_system(&s, &audit).await?;
+        let r = self.store.update_system(&s, &audit).await;
+        self.wrote(p, &audit, r)?;
         Ok(s)
     }
 
     /// Remove a system (refused while it has unfinished executions).
-    pub async fn remove_system(&self, p: &Principal, id_or_name: &str) -> Result<()> {
+    pub async fn remove_system(&self, p: &(impl AsActor + ?Sized), id_or_name: &str) -> Result<()> {
+        let actor = p.as_actor();
+        let p: &Actor = &actor;
         let s = self.resolve_system(id_or_name).await?;
         self.authorize(
             p,
@@ -311,11 +330,18 @@ impl Orca {
             "delete",
             serde_json::json!({"name": s.name}),
         );
-        self.store.delete_system(s.id, &audit).await
+        let r = self.store.delete_system(s.id, &audit).await;
+        self.wrote(p, &audit, r)
     }
 
     /// Probe a system now and record its health.
-    pub async fn probe_system(&self, p: &Principal, id_or_name: &str) -> Result<Health> {
+    pub async fn probe_system(
+        &self,
+        p: &(impl AsActor + ?Sized),
+        id_or_name: &str,
+    ) -> Result<Health> {
+        let actor = p.as_actor();
+        let p: &Actor = &actor;
         let s = self.resolve_system(id_or_name).await?;
         self.authorize(
             p,
@@ -327,9 +353,35 @@ impl Orca {
         self.engine.probe(&s).await
     }
 
+    /// The systems whose stored credential is sealed under a key other than `not_under` (every
+    /// one for `""`), at most `limit`, with the id of the key that seals each (admins; for
+    /// key rotation and retirement). No secret leaves.
+    pub async fn credential_keys(
+        &self,
+        p: &(impl AsActor + ?Sized),
+        not_under: &str,
+        limit: u32,
+    ) -> Result<Vec<(SystemId, Option<String>)>> {
+        let actor = p.as_actor();
+        let p: &Actor = &actor;
+        policy::check(p, Action::KeyManage, None)?;
+        Ok(self
+            .store
+            .list_sealed_not_under(not_under, limit)
+            .await?
+            .into_iter()
+            .map(|(id, sealed)| (id, sealed.key_id().map(str::to_string)))
+            .collect())
+    }
+
     /// Re-encrypt every credential not under the primary key. Safe to interrupt and run again:
     /// each credential is swapped atomically, and a pass picks up where the last one stopped.
-    pub async fn reencrypt_credentials(&self, p: &Principal) -> Result<ReencryptReport> {
+    pub async fn reencrypt_credentials(
+        &self,
+        p: &(impl AsActor + ?Sized),
+    ) -> Result<ReencryptReport> {
+        let actor = p.as_actor();
+        let p: &Actor = &actor;
         self.authorize(p, Action::KeyManage, None, ("key", None))
             .await?;
         let primary = self.vault.primary_id().to_string();
@@ -361,7 +413,7 @@ impl Orca {
             "reencrypt",
             serde_json::json!({"primary": primary, "reencrypted": report.reencrypted, "skipped": report.skipped}),
         );
-        self.store.append_audit(&audit).await?;
+        self.append_audit(p, &audit).await?;
         Ok(report)
     }
 }

@@ -1,10 +1,15 @@
 //! Users, grants, principals and the audit log.
 
 use super::Orca;
+use crate::actor::{Actor, AsActor};
+use crate::auth::{hash_password_async, verify_password_async};
 use crate::ids::UserId;
-use crate::model::{AuditFilter, AuditRecord, Grant, NewUser, Page, Principal, Role, Scope, User};
+use crate::model::{
+    AuditFilter, AuditOutcome, AuditRecord, Grant, NewUser, Page, Principal, Role, Scope, User,
+};
 use crate::policy::{self, Action};
 use crate::{Error, Result};
+use secrecy::SecretString;
 
 /// A partial update of a user; `None` keeps the value.
 #[derive(Debug, Clone, Default)]
@@ -34,7 +39,9 @@ fn validate_username(name: &str) -> Result<()> {
 
 impl Orca {
     /// Create a user.
-    pub async fn create_user(&self, p: &Principal, new: NewUser) -> Result<User> {
+    pub async fn create_user(&self, p: &(impl AsActor + ?Sized), new: NewUser) -> Result<User> {
+        let actor = p.as_actor();
+        let p: &Actor = &actor;
         self.authorize(p, Action::UserManage, None, ("user", None))
             .await?;
         validate_username(&new.username)?;
@@ -55,12 +62,20 @@ impl Orca {
             "create",
             serde_json::json!({"username": user.username, "role": user.role.as_str()}),
         );
-        self.store.create_user(&user, &audit).await?;
+        let r = self.store.create_user(&user, &audit).await;
+        self.wrote(p, &audit, r)?;
         Ok(user)
     }
 
     /// Change a user's role, active flag or password hash.
-    pub async fn update_user(&self, p: &Principal, id: UserId, patch: UserPatch) -> Result<User> {
+    pub async fn update_user(
+        &self,
+        p: &(impl AsActor + ?Sized),
+        id: UserId,
+        patch: UserPatch,
+    ) -> Result<User> {
+        let actor = p.as_actor();
+        let p: &Actor = &actor;
         let is_self_password =
             p.user_id == Some(id) && patch.role.is_none() && patch.active.is_none();
         if !is_self_password {
@@ -92,18 +107,120 @@ impl Orca {
             "update",
             serde_json::json!({"username": u.username, "changed": changed, "tokens_ended": end_tokens}),
         );
-        self.store.update_user(&u, &audit).await?;
-        if end_tokens {
+        let r = self.store.update_user(&u, &audit).await;
+        let written = self.wrote(p, &audit, r);
+        let ended = match (&written, end_tokens) {
             // Audited by the update's record (`tokens_ended`).
-            self.store
+            (Ok(()), true) => self
+                .store
                 .revoke_tokens(crate::store::RevokeTokens::User(id), None)
-                .await?;
-        }
+                .await
+                .map(|_| ()),
+            _ => Ok(()),
+        };
+        // Announced whatever the writes answered: a write that reports an error may still
+        // have committed.
+        self.auth_changed(Some(id)).await;
+        written?;
+        ended?;
         Ok(u)
     }
 
+    /// Create a user with a password (checked against the password policy, hashed with
+    /// argon2id). The policy is asked before a hash is spent; a refusal is audited.
+    pub async fn add_user(
+        &self,
+        p: &(impl AsActor + ?Sized),
+        username: &str,
+        role: Role,
+        password: SecretString,
+    ) -> Result<User> {
+        let actor = p.as_actor();
+        let p: &Actor = &actor;
+        self.authorize(p, Action::UserManage, None, ("user", None))
+            .await?;
+        let hash = hash_password_async(username, password).await?;
+        self.create_user(
+            p,
+            NewUser {
+                username: username.to_string(),
+                role,
+                password_hash: Some(hash),
+            },
+        )
+        .await
+    }
+
+    /// Set a user's password (admins): every session and API token of the user ends.
+    pub async fn reset_password(
+        &self,
+        p: &(impl AsActor + ?Sized),
+        id: UserId,
+        password: SecretString,
+    ) -> Result<User> {
+        let actor = p.as_actor();
+        let p: &Actor = &actor;
+        self.authorize(p, Action::UserManage, None, ("user", Some(id.to_string())))
+            .await?;
+        let target = self.store.get_user(id).await?;
+        let hash = hash_password_async(&target.username, password).await?;
+        self.update_user(
+            p,
+            id,
+            UserPatch {
+                password_hash: Some(hash),
+                ..Default::default()
+            },
+        )
+        .await
+    }
+
+    /// The actor changes their own password, giving the current one: every session and API
+    /// token of theirs ends. A wrong current password is refused (and audited as denied).
+    /// Throttling guesses is the frontend's (it knows the client).
+    pub async fn change_password(
+        &self,
+        p: &(impl AsActor + ?Sized),
+        current: SecretString,
+        new: SecretString,
+    ) -> Result<User> {
+        let actor = p.as_actor();
+        let p: &Actor = &actor;
+        let Some(id) = p.user_id else {
+            return Err(Error::invalid("only a user has a password to change"));
+        };
+        let user = self.store.get_user(id).await?;
+        if !verify_password_async(current, user.password_hash.clone()).await {
+            let rec = self
+                .audit(
+                    p,
+                    "user",
+                    Some(id.to_string()),
+                    "change_password",
+                    serde_json::json!({"reason": "the current password is wrong"}),
+                )
+                .with_outcome(AuditOutcome::Denied);
+            if let Err(e) = self.append_audit(p, &rec).await {
+                tracing::warn!(error = %e, "could not write a denied audit record");
+            }
+            return Err(Error::denied("the current password is wrong"));
+        }
+        let hash = hash_password_async(&user.username, new).await?;
+        self.update_user(
+            p,
+            id,
+            UserPatch {
+                password_hash: Some(hash),
+                ..Default::default()
+            },
+        )
+        .await
+    }
+
     /// A user (admins, or the user itself).
-    pub async fn get_user(&self, p: &Principal, id: UserId) -> Result<User> {
+    pub async fn get_user(&self, p: &(impl AsActor + ?Sized), id: UserId) -> Result<User> {
+        let actor = p.as_actor();
+        let p: &Actor = &actor;
         if p.user_id != Some(id) {
             policy::check(p, Action::UserManage, None)?;
         }
@@ -111,14 +228,18 @@ impl Orca {
     }
 
     /// Users by name (admins).
-    pub async fn list_users(&self, p: &Principal, page: Page) -> Result<Vec<User>> {
+    pub async fn list_users(&self, p: &(impl AsActor + ?Sized), page: Page) -> Result<Vec<User>> {
+        let actor = p.as_actor();
+        let p: &Actor = &actor;
         Page::new(page.offset, page.limit)?;
         policy::check(p, Action::UserManage, None)?;
         self.store.list_users(page).await
     }
 
     /// A user's grants (admins, or the user itself).
-    pub async fn grants(&self, p: &Principal, id: UserId) -> Result<Vec<Grant>> {
+    pub async fn grants(&self, p: &(impl AsActor + ?Sized), id: UserId) -> Result<Vec<Grant>> {
+        let actor = p.as_actor();
+        let p: &Actor = &actor;
         if p.user_id != Some(id) {
             policy::check(p, Action::UserManage, None)?;
         }
@@ -128,10 +249,12 @@ impl Orca {
     /// Replace a user's grants (admins).
     pub async fn set_grants(
         &self,
-        p: &Principal,
+        p: &(impl AsActor + ?Sized),
         id: UserId,
         scopes: Vec<Scope>,
     ) -> Result<Vec<Grant>> {
+        let actor = p.as_actor();
+        let p: &Actor = &actor;
         self.authorize(p, Action::UserManage, None, ("user", Some(id.to_string())))
             .await?;
         let u = self.store.get_user(id).await?;
@@ -140,7 +263,9 @@ impl Orca {
             .map(|scope| Grant { user_id: id, scope })
             .collect();
         let audit = self.audit(p, "user", Some(id.to_string()), "set_grants", serde_json::json!({"username": u.username, "grants": grants.iter().map(|g| &g.scope).collect::<Vec<_>>()}));
-        self.store.set_grants(id, &grants, &audit).await?;
+        let r = self.store.set_grants(id, &grants, &audit).await;
+        self.wrote(p, &audit, r)?;
+        self.auth_changed(Some(id)).await;
         Ok(grants)
     }
 
@@ -170,17 +295,37 @@ impl Orca {
     /// Audit records (admins), newest first.
     pub async fn audit_log(
         &self,
-        p: &Principal,
+        p: &(impl AsActor + ?Sized),
         filter: &AuditFilter,
         page: Page,
     ) -> Result<Vec<AuditRecord>> {
+        let actor = p.as_actor();
+        let p: &Actor = &actor;
         Page::new(page.offset, page.limit)?;
         policy::check(p, Action::AuditRead, None)?;
         self.store.list_audit(filter, page).await
     }
 
-    /// Record an action done outside the facade (e.g. a login) in the audit log.
-    pub async fn record_audit(&self, record: &AuditRecord) -> Result<()> {
-        self.store.append_audit(record).await
+    /// Record, for `p`, an action the facade did not audit (an HTTP request refused before
+    /// it reached an operation, say): `resource_type`, `resource_id`, `action`, `outcome` and
+    /// `details` as the frontend saw them, with `p`'s request context. A no-op for a context
+    /// the facade already wrote a record for.
+    pub async fn record_action(
+        &self,
+        p: &(impl AsActor + ?Sized),
+        resource: (&str, Option<String>),
+        action: &str,
+        outcome: AuditOutcome,
+        details: serde_json::Value,
+    ) -> Result<()> {
+        let actor = p.as_actor();
+        let p: &Actor = &actor;
+        if p.ctx.audits() > 0 {
+            return Ok(());
+        }
+        let rec = self
+            .audit(p, resource.0, resource.1, action, details)
+            .with_outcome(outcome);
+        self.append_audit(p, &rec).await
     }
 }

@@ -1,6 +1,7 @@
 //! Watching executions and jobs: replay what is stored, then follow live, with no gap and no
 //! duplicate (chunks are numbered; anything missed on the bus is read back from the store).
 
+use crate::actor::{Actor, AsActor};
 use std::collections::HashMap;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -14,7 +15,7 @@ use super::Orca;
 use crate::Result;
 use crate::bus::Event;
 use crate::ids::{ExecutionId, JobId, SystemId};
-use crate::model::{Execution, ExecutionStatus, JobStatus, OutputChunk, Page, Principal};
+use crate::model::{Execution, ExecutionStatus, JobStatus, OutputChunk, Page};
 use crate::store::Store;
 
 /// What a watcher sees.
@@ -125,7 +126,9 @@ impl Follower {
 impl Orca {
     /// Follow one execution: its stored output, then live output and state changes, ending
     /// after its terminal state.
-    pub async fn watch(&self, p: &Principal, id: ExecutionId) -> Result<WatchStream> {
+    pub async fn watch(&self, p: &(impl AsActor + ?Sized), id: ExecutionId) -> Result<WatchStream> {
+        let actor = p.as_actor();
+        let p: &Actor = &actor;
         self.get_execution(p, id).await?;
         let mut rx = self.bus.subscribe();
         let (tx, out) = mpsc::channel(256);
@@ -191,7 +194,9 @@ impl Orca {
     /// Follow a whole job: the stored output and states of all its executions, then live
     /// events, ending after the job's terminal state.
     /// A non-admin follows only the executions on systems in their scope.
-    pub async fn watch_job(&self, p: &Principal, id: JobId) -> Result<WatchStream> {
+    pub async fn watch_job(&self, p: &(impl AsActor + ?Sized), id: JobId) -> Result<WatchStream> {
+        let actor = p.as_actor();
+        let p: &Actor = &actor;
         let only = self.watchable(p, id).await?;
         let shown = move |e: &ExecutionId| only.as_ref().is_none_or(|s| s.contains(e));
         let mut rx = self.bus.subscribe();

@@ -100,7 +100,7 @@ impl AuditApi {
             since: since.0,
             until: until.0,
         };
-        let v = self.0.orca.audit_log(&caller.principal, &filter, p).await?;
+        let v = self.0.orca.audit_log(&caller.actor(), &filter, p).await?;
         Ok(Json(AuditList::new(
             v.into_iter().map(Into::into).collect(),
             p,

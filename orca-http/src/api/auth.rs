@@ -11,9 +11,11 @@ use super::enums::Role;
 use super::text::Text;
 use super::users::ScopeDto;
 use super::{BearerAuth, Tag, list_type, page};
-use crate::auth::{ApiTokenCreated, TokenPair, Via, created_via, role_cap, secret_hash};
+use crate::auth::{ApiTokenCreated, TokenPair, Via};
 use crate::error::ApiResult;
 use crate::state::AppState;
+use orca_core::auth::{role_cap, secret_hash};
+use orca_core::created_via;
 
 /// Authentication operations.
 pub(crate) struct AuthApi(pub AppState);

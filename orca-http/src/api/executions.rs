@@ -153,7 +153,7 @@ impl ExecutionsApi {
         Ok(Json(
             self.0
                 .orca
-                .get_execution(&caller.principal, ExecutionId(id.0))
+                .get_execution(&caller.actor(), ExecutionId(id.0))
                 .await?
                 .into(),
         ))
@@ -184,11 +184,11 @@ impl ExecutionsApi {
         let id = ExecutionId(id.0);
         let from = offset.0.unwrap_or(0);
         let limit = limit.0.unwrap_or(super::DEFAULT_LIMIT);
-        let exec = self.0.orca.get_execution(&caller.principal, id).await?;
+        let exec = self.0.orca.get_execution(&caller.actor(), id).await?;
         let chunks = self
             .0
             .orca
-            .read_output(&caller.principal, id, from, limit)
+            .read_output(&caller.actor(), id, from, limit)
             .await?;
         let next_offset = chunks.last().map(|c| c.seq + 1).unwrap_or(from);
         let complete = exec.status.is_terminal() && (chunks.len() as u32) < limit;
@@ -222,7 +222,7 @@ impl ExecutionsApi {
     ) -> ApiResult<Download> {
         let caller = self.0.caller(&auth).await?;
         let id = ExecutionId(id.0);
-        self.0.orca.get_execution(&caller.principal, id).await?;
+        self.0.orca.get_execution(&caller.actor(), id).await?;
         let body = output_stream(
             self.0.orca.clone(),
             caller.principal,
@@ -250,7 +250,7 @@ impl ExecutionsApi {
         Ok(Json(
             self.0
                 .orca
-                .cancel_execution(&caller.principal, ExecutionId(id.0))
+                .cancel_execution(&caller.actor(), ExecutionId(id.0))
                 .await?
                 .into(),
         ))

@@ -330,7 +330,7 @@ impl JobsApi {
             },
             options,
         };
-        let s = self.0.orca.submit(&caller.principal, spec).await?;
+        let s = self.0.orca.submit(&caller.actor(), spec).await?;
         Ok(Created::Created(Json(s.into())))
     }
 
@@ -359,7 +359,7 @@ impl JobsApi {
             status: status.0.map(Into::into),
             created_by: created_by.0,
         };
-        let v = self.0.orca.list_jobs(&caller.principal, &filter, p).await?;
+        let v = self.0.orca.list_jobs(&caller.actor(), &filter, p).await?;
         Ok(Json(JobList::new(
             v.into_iter().map(Into::into).collect(),
             p,
@@ -373,7 +373,7 @@ impl JobsApi {
         let s = self
             .0
             .orca
-            .job_summary(&caller.principal, JobId(id.0))
+            .job_summary(&caller.actor(), JobId(id.0))
             .await?;
         let mut dto = JobDto::from(s.job);
         dto.counts = Some(s.counts.into());
@@ -405,7 +405,7 @@ impl JobsApi {
         let v = self
             .0
             .orca
-            .job_executions(&caller.principal, JobId(id.0), p)
+            .job_executions(&caller.actor(), JobId(id.0), p)
             .await?;
         Ok(Json(ExecutionList::new(
             v.into_iter().map(Into::into).collect(),
@@ -431,7 +431,7 @@ impl JobsApi {
         Ok(Json(
             self.0
                 .orca
-                .cancel_job(&caller.principal, JobId(id.0))
+                .cancel_job(&caller.actor(), JobId(id.0))
                 .await?
                 .into(),
         ))
@@ -451,7 +451,7 @@ impl JobsApi {
         Ok(Created::Created(Json(
             self.0
                 .orca
-                .retry_job(&caller.principal, JobId(id.0))
+                .retry_job(&caller.actor(), JobId(id.0))
                 .await?
                 .into(),
         )))

@@ -1,6 +1,5 @@
 //! `/healthz`, `/readyz`, `/metrics`.
 
-use orca_core::model::{Page, SystemFilter};
 use orca_core::policy::Action;
 use poem_openapi::payload::{Json, PlainText};
 use poem_openapi::{ApiResponse, Object, OpenApi};
@@ -66,25 +65,14 @@ impl OpsApi {
     /// The database is reachable (503 otherwise).
     #[oai(path = "/readyz", method = "get", operation_id = "readyz")]
     async fn readyz(&self) -> ApiResult<Ready> {
-        self.0
-            .orca
-            .store()
-            .list_systems(
-                &SystemFilter::default(),
-                Page {
-                    offset: 0,
-                    limit: 1,
-                },
+        self.0.orca.ready().await.map_err(|e| {
+            tracing::warn!(error = %e, "readiness check failed");
+            ApiError::new(
+                poem::http::StatusCode::SERVICE_UNAVAILABLE,
+                "storage",
+                "the database is not reachable",
             )
-            .await
-            .map_err(|e| {
-                tracing::warn!(error = %e, "readiness check failed");
-                ApiError::new(
-                    poem::http::StatusCode::SERVICE_UNAVAILABLE,
-                    "storage",
-                    "the database is not reachable",
-                )
-            })?;
+        })?;
         Ok(Ready::Ready(Json(Status {
             status: "ready".into(),
         })))

@@ -278,7 +278,7 @@ impl SystemsApi {
             host_key_policy: b.host_key_policy.map(Into::into),
             options: b.options.map(string_map).unwrap_or_default(),
         };
-        let s = self.0.orca.add_system(&caller.principal, new).await?;
+        let s = self.0.orca.add_system(&caller.actor(), new).await?;
         Ok(Created::Created(Json(s.into())))
     }
 
@@ -322,7 +322,7 @@ impl SystemsApi {
         let v = self
             .0
             .orca
-            .list_systems(&caller.principal, &filter, p)
+            .list_systems(&caller.actor(), &filter, p)
             .await?;
         Ok(Json(SystemList::new(
             v.into_iter().map(Into::into).collect(),
@@ -343,7 +343,7 @@ impl SystemsApi {
         Ok(Json(
             self.0
                 .orca
-                .get_system(&caller.principal, &system.0)
+                .get_system(&caller.actor(), &system.0)
                 .await?
                 .into(),
         ))
@@ -378,7 +378,7 @@ impl SystemsApi {
         Ok(Json(
             self.0
                 .orca
-                .update_system(&caller.principal, &system.0, patch)
+                .update_system(&caller.actor(), &system.0, patch)
                 .await?
                 .into(),
         ))
@@ -402,7 +402,7 @@ impl SystemsApi {
         let caller = self.0.caller(&auth).await?;
         self.0
             .orca
-            .remove_system(&caller.principal, &system.0)
+            .remove_system(&caller.actor(), &system.0)
             .await?;
         Ok(NoContent::Done)
     }
@@ -426,7 +426,7 @@ impl SystemsApi {
         Ok(Json(
             self.0
                 .orca
-                .probe_system(&caller.principal, &system.0)
+                .probe_system(&caller.actor(), &system.0)
                 .await?
                 .into(),
         ))
@@ -446,7 +446,7 @@ impl SystemsApi {
         system: Path<String>,
     ) -> ApiResult<Json<HostKeyList>> {
         let caller = self.0.caller(&auth).await?;
-        let keys = self.0.orca.host_keys(&caller.principal, &system.0).await?;
+        let keys = self.0.orca.host_keys(&caller.actor(), &system.0).await?;
         Ok(Json(HostKeyList {
             items: keys.into_iter().map(Into::into).collect(),
         }))
@@ -474,7 +474,7 @@ impl SystemsApi {
             .0
             .orca
             .approve_host_key(
-                &caller.principal,
+                &caller.actor(),
                 &system.0,
                 &body.0.algorithm.0,
                 &body.0.fingerprint.0,
@@ -507,7 +507,7 @@ impl SystemsApi {
         let v = self
             .0
             .orca
-            .replace_host_keys(&caller.principal, &system.0, &keys)
+            .replace_host_keys(&caller.actor(), &system.0, &keys)
             .await?;
         Ok(Json(HostKeyList {
             items: v.into_iter().map(Into::into).collect(),

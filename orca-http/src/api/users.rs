@@ -2,7 +2,7 @@
 
 use orca_core::UserPatch;
 use orca_core::ids::{SystemId, UserId};
-use orca_core::model::{NewUser, Scope, Timestamp, User};
+use orca_core::model::{Scope, Timestamp, User};
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{Enum, Object, OpenApi};
@@ -12,7 +12,7 @@ use super::auth::{Created, NoContent};
 use super::enums::Role;
 use super::text::Text;
 use super::{BearerAuth, Tag, list_type, page};
-use crate::auth::{Caller, hash_password_async, password::verify_password_async};
+use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
@@ -161,24 +161,10 @@ impl AppState {
         current: SecretString,
         new: SecretString,
     ) -> ApiResult<()> {
-        let user = self.orca.store().get_user(caller.user_id).await?;
         // Guessing the current password with a stolen access token is throttled like login.
-        self.throttle_password_check(&user.username).await?;
-        if !verify_password_async(current, user.password_hash.clone()).await {
-            return Err(ApiError::new(
-                poem::http::StatusCode::FORBIDDEN,
-                "permission_denied",
-                "the current password is wrong",
-            ));
-        }
-        let hash = hash_password_async(&user.username, new).await?;
-        let patch = UserPatch {
-            password_hash: Some(hash),
-            ..Default::default()
-        };
-        // The facade ends every session and token of the user with the new password.
+        self.throttle_password_check(&caller.principal.name).await?;
         self.orca
-            .update_user(&caller.principal, caller.user_id, patch)
+            .change_password(&caller.actor(), current, new)
             .await?;
         Ok(())
     }
@@ -195,30 +181,14 @@ impl UsersApi {
     ) -> ApiResult<Created<UserDto>> {
         let caller = self.0.caller(&auth).await?;
         let b = body.0;
-        // Ask the policy before spending a password hash.
-        orca_core::policy::check(
-            &caller.principal,
-            orca_core::policy::Action::UserManage,
-            None,
-        )
-        .or_else(|e| {
-            if e.kind() == orca_core::ErrorKind::PermissionDenied {
-                Err(e)
-            } else {
-                Ok(())
-            }
-        })?;
-        let hash = hash_password_async(&b.username, SecretString::from(b.password.0)).await?;
         let user = self
             .0
             .orca
-            .create_user(
-                &caller.principal,
-                NewUser {
-                    username: b.username.0,
-                    role: b.role.into(),
-                    password_hash: Some(hash),
-                },
+            .add_user(
+                &caller.actor(),
+                &b.username.0,
+                b.role.into(),
+                SecretString::from(b.password.0),
             )
             .await?;
         Ok(Created::Created(Json(user.into())))
@@ -238,7 +208,7 @@ impl UsersApi {
     ) -> ApiResult<Json<UserList>> {
         let caller = self.0.caller(&auth).await?;
         let p = page(offset.0, limit.0);
-        let users = self.0.orca.list_users(&caller.principal, p).await?;
+        let users = self.0.orca.list_users(&caller.actor(), p).await?;
         Ok(Json(UserList::new(
             users.into_iter().map(Into::into).collect(),
             p,
@@ -249,11 +219,7 @@ impl UsersApi {
     #[oai(path = "/users/:id", method = "get", operation_id = "get_user")]
     async fn get(&self, auth: BearerAuth, id: Path<uuid::Uuid>) -> ApiResult<Json<UserDto>> {
         let caller = self.0.caller(&auth).await?;
-        let u = self
-            .0
-            .orca
-            .get_user(&caller.principal, UserId(id.0))
-            .await?;
+        let u = self.0.orca.get_user(&caller.actor(), UserId(id.0)).await?;
         Ok(Json(u.into()))
     }
 
@@ -277,7 +243,7 @@ impl UsersApi {
             return Ok(Json(
                 self.0
                     .orca
-                    .get_user(&caller.principal, UserId(id.0))
+                    .get_user(&caller.actor(), UserId(id.0))
                     .await?
                     .into(),
             ));
@@ -290,7 +256,7 @@ impl UsersApi {
         let u = self
             .0
             .orca
-            .update_user(&caller.principal, UserId(id.0), patch)
+            .update_user(&caller.actor(), UserId(id.0), patch)
             .await?;
         Ok(Json(u.into()))
     }
@@ -310,32 +276,13 @@ impl UsersApi {
         body: Json<ResetPasswordRequest>,
     ) -> ApiResult<NoContent> {
         let caller = self.0.caller(&auth).await?;
-        let target = self
-            .0
-            .orca
-            .get_user(&caller.principal, UserId(id.0))
-            .await?;
-        orca_core::policy::check(
-            &caller.principal,
-            orca_core::policy::Action::UserManage,
-            None,
-        )
-        .or_else(|e| {
-            if e.kind() == orca_core::ErrorKind::PermissionDenied {
-                Err(e)
-            } else {
-                Ok(())
-            }
-        })?;
-        let hash =
-            hash_password_async(&target.username, SecretString::from(body.0.password.0)).await?;
-        let patch = UserPatch {
-            password_hash: Some(hash),
-            ..Default::default()
-        };
         self.0
             .orca
-            .update_user(&caller.principal, target.id, patch)
+            .reset_password(
+                &caller.actor(),
+                UserId(id.0),
+                SecretString::from(body.0.password.0),
+            )
             .await?;
         Ok(NoContent::Done)
     }
@@ -348,7 +295,7 @@ impl UsersApi {
     )]
     async fn grants(&self, auth: BearerAuth, id: Path<uuid::Uuid>) -> ApiResult<Json<Grants>> {
         let caller = self.0.caller(&auth).await?;
-        let g = self.0.orca.grants(&caller.principal, UserId(id.0)).await?;
+        let g = self.0.orca.grants(&caller.actor(), UserId(id.0)).await?;
         Ok(Json(Grants {
             grants: g.iter().map(|g| ScopeDto::from(&g.scope)).collect(),
         }))
@@ -376,7 +323,7 @@ impl UsersApi {
         let g = self
             .0
             .orca
-            .set_grants(&caller.principal, UserId(id.0), scopes)
+            .set_grants(&caller.actor(), UserId(id.0), scopes)
             .await?;
         Ok(Json(Grants {
             grants: g.iter().map(|g| ScopeDto::from(&g.scope)).collect(),

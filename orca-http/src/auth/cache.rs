@@ -15,28 +15,24 @@
 //!   the entry's store reads began (the node's [`AuthEpoch`]).
 //!
 //! # Logout, disabling, role and password changes
-//! They are store writes (`revoke_tokens`, `update_user`, `set_grants`), and every one of them
-//! passes through the [`crate::AuditContextLayer`] of the node that makes it (HTTP handlers
-//! and the facade alike; the session code writes tokens through `orca.store()`, which *is* the
-//! layer). After each, the layer
-//! 1. bumps the epoch it shares with the caches of the [`crate::AppState`]s built over it, so on
-//!    **this node** the change takes effect on the next request, synchronously, before the
-//!    write's caller even gets its answer; and
-//! 2. publishes [`orca_core::Event::AuthChanged`] on the event bus of those `AppState`s (the
-//!    Orca's bus: in-process, or PostgreSQL `LISTEN/NOTIFY` with `PgEventBus`).
+//! They are operations of the facade ([`orca_core::Orca::logout`], `update_user`,
+//! `set_grants`, `revoke_api_token`, a refresh token's reuse...), made by HTTP handlers, the
+//! CLI's admin verbs or Python alike. After each write the facade
+//! 1. bumps its [`AuthEpoch`] ([`orca_core::Orca::auth_epoch`]), which the caches of the
+//!    [`crate::AppState`]s built over that Orca read, so on **this node** the change takes
+//!    effect on the next request, synchronously, before the write's caller even gets its
+//!    answer; and
+//! 2. publishes [`orca_core::Event::AuthChanged`] on the Orca's event bus (in-process, or
+//!    PostgreSQL `LISTEN/NOTIFY` with `PgEventBus`).
 //!
-//! Every `AppState` follows its bus and bumps its epoch on each `AuthChanged` it receives,
-//! its own and **other nodes'** (several `orca serve` over one PostgreSQL), so there too the
-//! change takes effect on the next request once the notification arrived (milliseconds after
-//! the commit). A subscription that lagged behind the bus counts as a change, and so does a
-//! PostgreSQL LISTEN connection that came back after a break (the bus delivers an
-//! `AuthChanged` then): a notification is never silently skipped.
-//!
-//! Why the layer and not the facade: token writes (login, refresh, logout, API tokens, the
-//! revocations after a password change) go to the store directly, not through an
-//! [`orca_core::Orca`] method; the layer is the one place every such write of a serving node
-//! passes. The epoch is per layer (not per process), so two nodes in one process, as in the
-//! tests, do not see each other's changes except through their buses.
+//! Every `AppState` follows its bus and bumps the epoch on each `AuthChanged` it receives,
+//! its own and **other nodes'** (several `orca serve` over one PostgreSQL, or an
+//! `orca user passwd` beside them), so there too the change takes effect on the next request
+//! once the notification arrived (milliseconds after the commit). A subscription that lagged
+//! behind the bus counts as a change, and so does a PostgreSQL LISTEN connection that came
+//! back after a break (the bus delivers an `AuthChanged` then): a notification is never
+//! silently skipped. The epoch is per Orca (not per process), so two nodes in one process, as
+//! in the tests, do not see each other's changes except through their buses.
 //!
 //! An authentication that read the store before a change but finishes after it carries the
 //! older epoch, so it is not cached either. Any change empties the whole cache of the node
@@ -45,10 +41,8 @@
 //! # What is still bounded by the TTL
 //! Another process's change reaches this node only through a shared bus. These are covered by
 //! `cache_ttl_ms` alone (the change takes effect within it):
-//! - a change written by a process that does not announce it: the `orca user passwd` command
-//!   (its Orca is not served over HTTP; see
-//!   [`crate::AuditContextLayer::announce_auth_changes`]), or any other process on SQLite,
-//!   whose bus is in-process;
+//! - a change written by another process on SQLite, whose bus is in-process (an
+//!   `orca user passwd` beside a running `orca serve`);
 //! - a notification lost while this node's LISTEN connection was down (the bus says so once it
 //!   is back, but entries may be used until then) or while the writer could not publish (it
 //!   logs a warning).
@@ -61,12 +55,11 @@
 //! subscribe and on every `AuthChanged` it hears, and closes when they changed (module `ws`).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use orca_core::model::Timestamp;
-use orca_core::{Event, EventBus};
+use orca_core::{AuthEpoch, Event, EventBus};
 use sha2::{Digest, Sha256};
 use tokio::sync::broadcast::error::RecvError;
 
@@ -74,24 +67,6 @@ use super::Caller;
 
 /// Entries kept at most; when full, expired entries are dropped, and if none were, all.
 const MAX_ENTRIES: usize = 16_384;
-
-/// The authorisation epoch of one node (one [`crate::AuditContextLayer`] and the caches built
-/// over it): it moves on whenever users, grants or tokens changed, or may have.
-#[derive(Debug, Default)]
-pub(crate) struct AuthEpoch(AtomicU64);
-
-impl AuthEpoch {
-    /// The current epoch. Read it *before* the store reads whose result is cached.
-    pub fn current(&self) -> u64 {
-        self.0.load(Ordering::SeqCst)
-    }
-
-    /// Say that a user, a user's grants or a token changed (call *after* the write, or on
-    /// hearing of one): every cached caller of this node is stale from now on.
-    pub fn bump(&self) {
-        self.0.fetch_add(1, Ordering::SeqCst);
-    }
-}
 
 /// Bump `epoch` on every [`Event::AuthChanged`] that `bus` delivers (this node's and other
 /// nodes'), and on every lag of the subscription (an event may have been missed), until the

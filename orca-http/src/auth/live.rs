@@ -11,13 +11,14 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
+use orca_core::auth::role_cap;
 use orca_core::ids::UserId;
 use orca_core::model::Principal;
-use orca_core::{ErrorKind, Event, EventBus, TokenRecord};
+use orca_core::{ErrorKind, Event, EventBus};
 use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::RecvError;
 
-use super::{Caller, Purpose, Via, live, role_cap, session_hash};
+use super::{Caller, Credential, via_of};
 use crate::error::ApiResult;
 use crate::state::AppState;
 
@@ -53,25 +54,6 @@ pub(crate) fn follow_auth_changes(bus: &Arc<dyn EventBus>, out: &AuthChanges) {
     });
 }
 
-/// The credential a connection was opened with, as needed to re-check it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Credential {
-    /// A login session (its id).
-    Session(uuid::Uuid),
-    /// An API token: its id and the hash of its secret (to find its record).
-    ApiToken { id: uuid::Uuid, hash: String },
-}
-
-impl Credential {
-    /// How a caller with this credential authenticated.
-    pub fn via(&self) -> Via {
-        match self {
-            Credential::Session(sid) => Via::Session(*sid),
-            Credential::ApiToken { id, .. } => Via::ApiToken(*id),
-        }
-    }
-}
-
 /// Why a connection must end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum EndReason {
@@ -105,29 +87,6 @@ pub(crate) fn same_rights(a: &Principal, b: &Principal) -> bool {
 }
 
 impl AppState {
-    /// The record behind `cred` if it is live and belongs to `user`: the session's anchor
-    /// record, or the API token's.
-    pub(crate) async fn live_credential(
-        &self,
-        user: UserId,
-        cred: &Credential,
-    ) -> ApiResult<Option<TokenRecord>> {
-        let (hash, purpose, id) = match cred {
-            Credential::Session(sid) => (session_hash(*sid), Purpose::Session, None),
-            Credential::ApiToken { id, hash } => (hash.clone(), Purpose::Api, Some(*id)),
-        };
-        let rec = match self.orca.store().find_token(&hash).await {
-            Ok(r) => r,
-            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(e.into()),
-        };
-        let ok = rec.user_id == user
-            && Purpose::of(&rec) == Some(purpose)
-            && id.is_none_or(|id| id == rec.id)
-            && live(&rec, self.orca.clock().now());
-        Ok(ok.then_some(rec))
-    }
-
     /// The caller behind `cred` as stored now (active user, role and grants read fresh, an API
     /// token's role cap applied), or why it may no longer act. Store failures are errors.
     pub(crate) async fn fresh_caller(
@@ -144,7 +103,7 @@ impl AppState {
             }
             Err(e) => return Err(e.into()),
         };
-        let Some(rec) = self.live_credential(user, cred).await? else {
+        let Some(rec) = self.orca.live_credential(user, cred).await? else {
             return Ok(Err(match cred {
                 Credential::Session(_) => EndReason::SessionEnded,
                 Credential::ApiToken { .. } => EndReason::TokenRevoked,
@@ -156,7 +115,7 @@ impl AppState {
         Ok(Ok(Caller {
             principal,
             user_id: user,
-            via: cred.via(),
+            via: via_of(cred),
         }))
     }
 

@@ -8,7 +8,7 @@ use orca_connectors::local::{LocalConfig, LocalConnector};
 use orca_core::ids::UserId;
 use orca_core::model::{NewUser, Principal, Role, Scope};
 use orca_core::{Clock, ErrorKind, KeyRing, Orca, Store, SystemClock};
-use orca_http::{AppState, AuditContextLayer, HttpConfig, JwtSecret};
+use orca_http::{AppState, HttpConfig, JwtSecret};
 use orca_store::postgres::{PgEventBus, PostgresOptions, PostgresStore};
 use orca_store::sqlite::SqliteStore;
 use poem::Response;
@@ -113,7 +113,7 @@ impl App {
         let bus = PgEventBus::new(&store).await.expect("event bus");
         let store: Arc<dyn Store> = Arc::new(store);
         let mut b = Orca::builder()
-            .store(AuditContextLayer::wrap(store))
+            .store(store)
             .bus(Arc::new(bus))
             .keyring(KeyRing::ephemeral())
             .clock(Arc::new(SystemClock));
@@ -149,7 +149,7 @@ impl App {
                 .unwrap(),
         );
         let orca = Orca::builder()
-            .store(AuditContextLayer::wrap(store))
+            .store(store)
             .connector(Arc::new(
                 LocalConnector::new(LocalConfig::default()).unwrap(),
             ))
@@ -276,7 +276,7 @@ impl App {
     /// Every audit record, newest first (straight from the store).
     pub async fn audit(&self) -> Vec<orca_core::model::AuditRecord> {
         self.orca
-            .store()
+            .raw_store()
             .list_audit(
                 &Default::default(),
                 orca_core::model::Page {

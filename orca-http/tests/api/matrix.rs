@@ -182,7 +182,7 @@ async fn perform(f: &Fixture, op: &str, who: Who, inside: bool) -> u16 {
         ),
         "list_tokens" => (Method::GET, "/api/v1/tokens".into(), None),
         "revoke_token" => {
-            let user = f.app.orca.store().find_user(who.user()).await.unwrap();
+            let user = f.app.orca.raw_store().find_user(who.user()).await.unwrap();
             let secret = f
                 .app
                 .state

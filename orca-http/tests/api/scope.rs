@@ -261,7 +261,7 @@ async fn f3_all_grants_do_not_reach_local_systems() {
                 Method::PUT,
                 &format!(
                     "/api/v1/users/{}/grants",
-                    app.orca.store().find_user("opall").await.unwrap().id
+                    app.orca.raw_store().find_user("opall").await.unwrap().id
                 ),
                 Some(&admin),
                 Some(json!({"grants": [{"kind": "all"}, {"kind": "system", "value": local.id}]})),

@@ -631,9 +631,9 @@ async fn metrics_need_an_admin_token_off_loopback_and_label_systems_by_id() {
             continue;
         };
         let app = &fx.app;
-        let web1 = app.orca.store().find_system("web1").await.unwrap();
+        let web1 = app.orca.raw_store().find_system("web1").await.unwrap();
         app.orca
-            .store()
+            .raw_store()
             .record_health(
                 web1.id,
                 &Health {
