@@ -11,6 +11,7 @@ use orca_core::model::{
     AuditFilter, AuditRecord, Execution, Finish, Grant, Health, HostKey, Job, JobFilter, Lease,
     OutputChunk, Page, SealedSecret, StatusCounts, System, SystemFilter, Timestamp, User,
 };
+use orca_core::store::prelude::*;
 use orca_core::{
     CancelReport, CancelTarget, Claim, ClaimRequest, Finished, HeartbeatReport, OutputBatch,
     Result, RevokeTokens, Store, StoreCapabilities, TokenRecord,
@@ -53,11 +54,14 @@ fn logged<T>(r: Result<T>, audit: Option<&AuditRecord>) -> Result<T> {
     r
 }
 
-#[async_trait]
 impl Store for AuditLogLayer {
     fn capabilities(&self) -> StoreCapabilities {
         self.inner.capabilities()
     }
+}
+
+#[async_trait]
+impl SystemStore for AuditLogLayer {
     async fn create_system(&self, system: &System, audit: &AuditRecord) -> Result<()> {
         logged(self.inner.create_system(system, audit).await, Some(audit))
     }
@@ -115,6 +119,10 @@ impl Store for AuditLogLayer {
             Some(audit),
         )
     }
+}
+
+#[async_trait]
+impl JobStore for AuditLogLayer {
     async fn create_job(
         &self,
         job: &Job,
@@ -144,6 +152,10 @@ impl Store for AuditLogLayer {
     async fn cancel(&self, target: CancelTarget, audit: &AuditRecord) -> Result<CancelReport> {
         logged(self.inner.cancel(target, audit).await, Some(audit))
     }
+}
+
+#[async_trait]
+impl QueueStore for AuditLogLayer {
     async fn claim(&self, request: &ClaimRequest) -> Result<Vec<Claim>> {
         self.inner.claim(request).await
     }
@@ -159,6 +171,10 @@ impl Store for AuditLogLayer {
     async fn rescue_expired(&self, limit: u32) -> Result<Vec<Execution>> {
         self.inner.rescue_expired(limit).await
     }
+}
+
+#[async_trait]
+impl OutputStore for AuditLogLayer {
     async fn read_output(
         &self,
         id: ExecutionId,
@@ -167,12 +183,20 @@ impl Store for AuditLogLayer {
     ) -> Result<Vec<OutputChunk>> {
         self.inner.read_output(id, from, limit).await
     }
+}
+
+#[async_trait]
+impl AuditStore for AuditLogLayer {
     async fn append_audit(&self, record: &AuditRecord) -> Result<()> {
         logged(self.inner.append_audit(record).await, Some(record))
     }
     async fn list_audit(&self, filter: &AuditFilter, page: Page) -> Result<Vec<AuditRecord>> {
         self.inner.list_audit(filter, page).await
     }
+}
+
+#[async_trait]
+impl UserStore for AuditLogLayer {
     async fn create_user(&self, user: &User, audit: &AuditRecord) -> Result<()> {
         logged(self.inner.create_user(user, audit).await, Some(audit))
     }

@@ -34,6 +34,7 @@ use orca_core::model::{
     AuditFilter, AuditRecord, Execution, Finish, Grant, Health, HostKey, Job, JobFilter, Lease,
     OutputChunk, Page, SealedSecret, StatusCounts, System, SystemFilter, Timestamp, User,
 };
+use orca_core::store::prelude::*;
 use orca_core::{
     CancelReport, CancelTarget, Claim, ClaimRequest, Error, Event, EventBus, Finished,
     HeartbeatReport, OutputBatch, Result, RevokeTokens, Store, StoreCapabilities, TokenRecord,
@@ -186,11 +187,14 @@ fn stamp_opt(record: Option<&AuditRecord>) -> Option<Cow<'_, AuditRecord>> {
     record.map(stamp)
 }
 
-#[async_trait]
 impl Store for AuditContextLayer {
     fn capabilities(&self) -> StoreCapabilities {
         self.inner.capabilities()
     }
+}
+
+#[async_trait]
+impl SystemStore for AuditContextLayer {
     async fn create_system(&self, system: &System, audit: &AuditRecord) -> Result<()> {
         counted(self.inner.create_system(system, &stamp(audit)).await)
     }
@@ -249,6 +253,10 @@ impl Store for AuditContextLayer {
                 .await,
         )
     }
+}
+
+#[async_trait]
+impl JobStore for AuditContextLayer {
     async fn create_job(
         &self,
         job: &Job,
@@ -275,6 +283,10 @@ impl Store for AuditContextLayer {
     async fn cancel(&self, target: CancelTarget, audit: &AuditRecord) -> Result<CancelReport> {
         counted(self.inner.cancel(target, &stamp(audit)).await)
     }
+}
+
+#[async_trait]
+impl QueueStore for AuditContextLayer {
     async fn claim(&self, request: &ClaimRequest) -> Result<Vec<Claim>> {
         self.inner.claim(request).await
     }
@@ -290,6 +302,10 @@ impl Store for AuditContextLayer {
     async fn rescue_expired(&self, limit: u32) -> Result<Vec<Execution>> {
         self.inner.rescue_expired(limit).await
     }
+}
+
+#[async_trait]
+impl OutputStore for AuditContextLayer {
     async fn read_output(
         &self,
         id: ExecutionId,
@@ -298,12 +314,20 @@ impl Store for AuditContextLayer {
     ) -> Result<Vec<OutputChunk>> {
         self.inner.read_output(id, from, limit).await
     }
+}
+
+#[async_trait]
+impl AuditStore for AuditContextLayer {
     async fn append_audit(&self, record: &AuditRecord) -> Result<()> {
         counted(self.inner.append_audit(&stamp(record)).await)
     }
     async fn list_audit(&self, filter: &AuditFilter, page: Page) -> Result<Vec<AuditRecord>> {
         self.inner.list_audit(filter, page).await
     }
+}
+
+#[async_trait]
+impl UserStore for AuditContextLayer {
     async fn create_user(&self, user: &User, audit: &AuditRecord) -> Result<()> {
         counted(self.inner.create_user(user, &stamp(audit)).await)
     }
