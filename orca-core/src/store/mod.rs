@@ -33,8 +33,8 @@ pub use queue::QueueStore;
 pub use systems::SystemStore;
 pub use users::UserStore;
 
-/// The area traits and [`StoreExt`], for calling store methods on a concrete store type:
-/// `use orca_core::store::prelude::*;`.
+/// The area traits, [`Store`] and [`StoreExt`], for calling store methods on a concrete store
+/// type: `use orca_core::store::prelude::*;`.
 pub mod prelude {
     pub use super::{
         AuditStore, JobStore, OutputStore, QueueStore, Store, StoreExt, SystemStore, UserStore,
