@@ -90,8 +90,9 @@ pub use facade::{
 };
 pub use memory::MemoryStore;
 pub use store::{
-    CancelReport, CancelTarget, Claim, ClaimRequest, DynStore, Finished, HeartbeatReport,
-    OutputBatch, RevokeTokens, Store, StoreCapabilities, StoreExt, TokenKind, TokenRecord,
+    AuditStore, CancelReport, CancelTarget, Claim, ClaimRequest, DynStore, Finished,
+    HeartbeatReport, JobStore, OutputBatch, OutputStore, QueueStore, RevokeTokens, Store,
+    StoreCapabilities, StoreExt, SystemStore, TokenKind, TokenRecord, UserStore,
 };
 pub use vault::KeyRing;
 

@@ -12,6 +12,7 @@ use orca_core::model::{
     AuditRecord, Execution, ExecutionStatus, Finish, Health, HostKeyPolicy, Job, JobOptions,
     JobStatus, OutputChunk, Principal, Stream, System, SystemType, Targets,
 };
+use orca_core::store::prelude::*;
 use orca_core::testkit::store::StoreFactory;
 use orca_core::{ClaimRequest, Clock, ErrorKind, ManualClock, Store, StoreExt};
 use orca_store::sqlite::{SqliteOptions, SqliteStore, Synchronous};

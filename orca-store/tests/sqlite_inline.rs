@@ -11,7 +11,8 @@ use orca_core::model::{
     AuditRecord, Execution, Grant, Health, HostKeyPolicy, Job, JobOptions, JobStatus, Principal,
     Role, Scope, System, SystemType, Targets, Timestamp, User, micros,
 };
-use orca_core::{Clock, ManualClock, Store, TokenKind, TokenRecord};
+use orca_core::store::prelude::*;
+use orca_core::{Clock, ManualClock, TokenKind, TokenRecord};
 use orca_store::sqlite::{SqliteOptions, SqliteStore};
 
 struct Pair {

@@ -1,18 +1,17 @@
-//! Jobs, executions and the work queue.
+//! The work queue: claim, heartbeat, output and finish under a lease, rescue.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
-use super::state::{JobEntry, State, paginate};
+use async_trait::async_trait;
+
+use super::MemoryStore;
+use super::state::State;
 use crate::clock::add;
 use crate::ids::{ExecutionId, JobId, LeaseToken, SystemId};
-use crate::model::{
-    AuditRecord, Execution, ExecutionStatus, Finish, Job, JobFilter, Lease, OutputChunk, Page,
-    Timestamp, micros,
-};
+use crate::model::{Execution, ExecutionStatus, Finish, Lease, Timestamp, micros};
 use crate::{
-    CancelReport, CancelTarget, Claim, ClaimRequest, Error, Finished, HeartbeatReport, OutputBatch,
-    Result,
+    Claim, ClaimRequest, Error, Finished, HeartbeatReport, OutputBatch, QueueStore, Result,
 };
 
 /// Why a rescued execution ended `lost`.
@@ -22,122 +21,6 @@ const LOST_REASON: &str =
 const REQUEUED_REASON: &str = "the worker stopped renewing its lease before any output; re-queued";
 
 impl State {
-    pub fn create_job(
-        &mut self,
-        job: &Job,
-        executions: &[Execution],
-        audit: &AuditRecord,
-        now: Timestamp,
-    ) -> Result<()> {
-        self.check_audit(audit)?;
-        if self.jobs.contains_key(&job.id) {
-            return Err(Error::already_exists(format!(
-                "job {} exists already",
-                job.id
-            )));
-        }
-        let mut seen = std::collections::HashSet::new();
-        for e in executions {
-            if e.job_id != job.id {
-                return Err(Error::invalid(format!(
-                    "execution {} belongs to job {}, not {}",
-                    e.id, e.job_id, job.id
-                )));
-            }
-            if e.status != ExecutionStatus::Pending || e.lease.is_some() {
-                return Err(Error::invalid(format!(
-                    "execution {} must be created pending and without a lease",
-                    e.id
-                )));
-            }
-            if self.executions.contains_key(&e.id) || !seen.insert(e.id) {
-                return Err(Error::already_exists(format!(
-                    "execution {} exists already",
-                    e.id
-                )));
-            }
-            self.system(e.system_id)?;
-        }
-        let mut order: Vec<&Execution> = executions.iter().collect();
-        order.sort_by_key(|e| (e.created_at, e.id));
-        self.jobs.insert(
-            job.id,
-            JobEntry {
-                job: job.clone(),
-                counts: Default::default(),
-                executions: order.iter().map(|e| e.id).collect(),
-            },
-        );
-        self.job_order.insert((job.created_at, job.id));
-        for e in executions {
-            self.insert_execution(e.clone());
-        }
-        self.refresh_job(job.id, now);
-        // The stored job keeps the given `updated_at` unless its status had to change.
-        if let Some(j) = self.jobs.get_mut(&job.id)
-            && j.job.status == job.status
-        {
-            j.job.updated_at = job.updated_at;
-        }
-        self.push_audit(audit);
-        Ok(())
-    }
-
-    pub fn list_jobs(&self, filter: &JobFilter, page: Page) -> Vec<Job> {
-        let it = self
-            .job_order
-            .iter()
-            .rev()
-            .filter_map(|(_, id)| self.jobs.get(id))
-            .map(|j| &j.job)
-            .filter(|j| filter.matches(j))
-            .cloned();
-        paginate(it, page)
-    }
-
-    pub fn list_executions(&self, job: JobId, page: Page) -> Result<Vec<Execution>> {
-        let j = self.job(job)?;
-        let it = j
-            .executions
-            .iter()
-            .filter_map(|id| self.executions.get(id))
-            .map(|e| e.exec.clone());
-        Ok(paginate(it, page))
-    }
-
-    pub fn cancel(
-        &mut self,
-        target: CancelTarget,
-        audit: &AuditRecord,
-        now: Timestamp,
-    ) -> Result<CancelReport> {
-        self.check_audit(audit)?;
-        let ids: Vec<ExecutionId> = match target {
-            CancelTarget::Job(id) => self.job(id)?.executions.clone(),
-            CancelTarget::Execution(id) => vec![self.exec(id)?.exec.id],
-        };
-        let mut report = CancelReport::default();
-        for id in ids {
-            let mut e = self.exec(id)?.exec.clone();
-            match e.status {
-                ExecutionStatus::Pending => {
-                    e.status = ExecutionStatus::Cancelled;
-                    e.completed_at = Some(now);
-                    self.put_execution(e, now)?;
-                    report.cancelled.push(id);
-                }
-                ExecutionStatus::Running => {
-                    e.cancel_requested = true;
-                    self.put_execution(e, now)?;
-                    report.signalled.push(id);
-                }
-                _ => {}
-            }
-        }
-        self.push_audit(audit);
-        Ok(report)
-    }
-
     pub fn claim(&mut self, req: &ClaimRequest, now: Timestamp) -> Result<Vec<Claim>> {
         let mut picked = Vec::new();
         let mut more_per_job: HashMap<JobId, u64> = HashMap::new();
@@ -349,16 +232,32 @@ impl State {
         }
         Ok(out)
     }
+}
 
-    pub fn read_output(&self, id: ExecutionId, from: u64, limit: u32) -> Result<Vec<OutputChunk>> {
-        let entry = self.exec(id)?;
-        let start = usize::try_from(from)
-            .unwrap_or(usize::MAX)
-            .min(entry.output.len());
-        Ok(entry.output[start..]
+#[async_trait]
+impl QueueStore for MemoryStore {
+    async fn claim(&self, request: &ClaimRequest) -> Result<Vec<Claim>> {
+        let now = self.now();
+        self.lock().claim(request, now)
+    }
+    async fn heartbeat(&self, leases: &[Lease], extend: Duration) -> Result<HeartbeatReport> {
+        let now = self.now();
+        Ok(self.lock().heartbeat(leases, extend, now))
+    }
+    async fn append_output(&self, batches: &[OutputBatch]) -> Result<Vec<Result<()>>> {
+        let mut s = self.lock();
+        Ok(batches.iter().map(|b| s.append_one(b)).collect())
+    }
+    async fn finish(&self, items: &[(Lease, Finish)]) -> Result<Vec<Result<Finished>>> {
+        let now = self.now();
+        let mut s = self.lock();
+        Ok(items
             .iter()
-            .take(limit as usize)
-            .cloned()
+            .map(|(lease, fin)| s.finish_one(lease, fin, now))
             .collect())
+    }
+    async fn rescue_expired(&self, limit: u32) -> Result<Vec<Execution>> {
+        let now = self.now();
+        self.lock().rescue_expired(limit, now)
     }
 }

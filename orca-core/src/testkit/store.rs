@@ -15,6 +15,11 @@
 //! Each case is also a public `async fn(&dyn StoreFactory)` so a backend can run one on its
 //! own. Every case talks to the store only through `Arc<dyn Store>`.
 //!
+//! The cases follow the area traits, one module each: `systems` ([`crate::SystemStore`]),
+//! `jobs` ([`crate::JobStore`]), `queue` ([`crate::QueueStore`]), `output`
+//! ([`crate::OutputStore`]), `audit` ([`crate::AuditStore`]) and `users`
+//! ([`crate::UserStore`]); `races` holds the cases where callers of several areas race.
+//!
 //! Choices the suite pins down where the trait's contract leaves room:
 //! - listings: systems and users by name; jobs and audit records newest first (`created_at`
 //!   / `at`, then id, descending); executions oldest first (`created_at`, then id).
@@ -35,25 +40,21 @@ use async_trait::async_trait;
 use crate::{ManualClock, Store};
 
 mod audit;
-mod auth;
-mod finish;
 mod fixtures;
 mod jobs;
-mod leases;
 mod output;
 mod queue;
 mod races;
 mod systems;
+mod users;
 
 pub use audit::*;
-pub use auth::*;
-pub use finish::*;
 pub use jobs::*;
-pub use leases::*;
 pub use output::*;
 pub use queue::*;
 pub use races::*;
 pub use systems::*;
+pub use users::*;
 
 /// Makes fresh stores for the suite.
 #[async_trait]
@@ -70,7 +71,7 @@ macro_rules! store_conformance {
     ($factory:expr) => {
         $crate::__store_conformance_cases!(
             $factory;
-            // systems
+            // systems (SystemStore)
             system_crud,
             system_name_unique,
             system_not_found,
@@ -83,14 +84,16 @@ macro_rules! store_conformance {
             system_reseal,
             host_keys_pin_if_none_race,
             host_keys_replace,
-            // jobs
+            // jobs (JobStore)
             job_create_and_get,
             job_create_rejects_bad_rows,
             job_list_newest_first,
             job_list_filters_and_pages,
             job_status_follows_lifecycle,
             list_executions_oldest_first,
-            // queue
+            cancel_job,
+            cancel_execution,
+            // queue (QueueStore)
             claim_basic,
             claim_exclusive_under_concurrency,
             claim_respects_job_concurrency,
@@ -106,24 +109,22 @@ macro_rules! store_conformance {
             finish_transitions,
             finish_retry_requeues,
             finish_batch_independent,
-            cancel_job,
-            cancel_execution,
-            // output
+            // output (OutputStore)
             output_order_and_continuity,
             output_read_from_limit,
             output_binary_round_trip,
             output_continues_across_attempts,
-            // audit
+            // audit (AuditStore)
             audit_atomic_with_mutation,
             audit_list_filters_and_pages,
-            // users and tokens
+            // users and tokens (UserStore)
             user_crud,
             user_grants_replace,
             token_lifecycle,
             token_revoke_family_and_user,
             rate_limit_windows,
             timestamps_round_trip_micros,
-            // races
+            // races across areas
             claim_limits_hold_under_concurrency,
             finish_race_single_winner,
             rescue_race_once,

@@ -1,13 +1,13 @@
-//! Jobs, their executions and the per-job counters; cancel; reading output.
+//! Jobs, their executions and the per-job counters; cancel.
 
 use std::collections::HashMap;
 
 use orca_core::ids::{ExecutionId, JobId};
 use orca_core::model::{
-    AuditRecord, Execution, ExecutionStatus, Job, JobFilter, JobStatus, OutputChunk, Page,
-    StatusCounts, Timestamp,
+    AuditRecord, Execution, ExecutionStatus, Job, JobFilter, JobStatus, Page, StatusCounts,
+    Timestamp,
 };
-use orca_core::{CancelReport, CancelTarget, Error, Result};
+use orca_core::{CancelReport, CancelTarget, Error, JobStore, Result, async_trait};
 use sqlx::PgConnection;
 use sqlx::types::Json;
 use uuid::Uuid;
@@ -498,26 +498,34 @@ impl PostgresStore {
         tx.commit().await.map_err(db(WHAT))?;
         Ok(report)
     }
+}
 
-    pub(crate) async fn read_output_(
+#[async_trait]
+impl JobStore for PostgresStore {
+    async fn create_job(
         &self,
-        id: ExecutionId,
-        from: u64,
-        limit: u32,
-    ) -> Result<Vec<OutputChunk>> {
-        let rows = sqlx::query(
-            "SELECT execution_id, seq, stream, data, at FROM output_chunks
-              WHERE execution_id = $1 AND seq >= $2 ORDER BY seq LIMIT $3",
-        )
-        .bind(id.0)
-        .bind(rows::i64_of(from, "seq")?)
-        .bind(i64::from(limit))
-        .fetch_all(self.pool())
-        .await
-        .map_err(db("reading output"))?;
-        if rows.is_empty() {
-            self.get_execution_(id).await?;
-        }
-        rows.iter().map(rows::chunk).collect()
+        job: &Job,
+        executions: &[Execution],
+        audit: &AuditRecord,
+    ) -> Result<()> {
+        self.create_job_(job, executions, audit).await
+    }
+    async fn get_job(&self, id: JobId) -> Result<Job> {
+        self.get_job_(id).await
+    }
+    async fn list_jobs(&self, filter: &JobFilter, page: Page) -> Result<Vec<Job>> {
+        self.list_jobs_(filter, page).await
+    }
+    async fn job_counts(&self, id: JobId) -> Result<StatusCounts> {
+        self.job_counts_(id).await
+    }
+    async fn list_executions(&self, job: JobId, page: Page) -> Result<Vec<Execution>> {
+        self.list_executions_(job, page).await
+    }
+    async fn get_execution(&self, id: ExecutionId) -> Result<Execution> {
+        self.get_execution_(id).await
+    }
+    async fn cancel(&self, target: CancelTarget, audit: &AuditRecord) -> Result<CancelReport> {
+        self.cancel_(target, audit).await
     }
 }

@@ -35,6 +35,7 @@
 //! # Ok(()) }
 //! ```
 
+mod audit;
 mod backend;
 mod bus;
 mod claim;
@@ -43,6 +44,7 @@ mod connect;
 mod error;
 mod jobs;
 mod listen;
+mod output;
 mod queue;
 mod rows;
 mod systems;

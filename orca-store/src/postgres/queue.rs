@@ -1,4 +1,5 @@
-//! Worker writes under a lease (heartbeat, output, finish) and the reaper (`rescue_expired`).
+//! The work queue: worker writes under a lease (heartbeat, output, finish) and the reaper
+//! (`rescue_expired`) here; `claim` in `claim`.
 //!
 //! Every multi-row writer locks execution rows in id order before anything else, then job
 //! rows in id order, so concurrent writers (heartbeats, finishes, cancels, claims) never
@@ -9,7 +10,10 @@ use std::time::Duration;
 
 use orca_core::ids::{ExecutionId, LeaseToken};
 use orca_core::model::{Execution, ExecutionStatus, Finish, Lease};
-use orca_core::{Error, Finished, HeartbeatReport, OutputBatch, Result};
+use orca_core::{
+    Claim, ClaimRequest, Error, Finished, HeartbeatReport, OutputBatch, QueueStore, Result,
+    async_trait,
+};
 use sqlx::Row;
 use uuid::Uuid;
 
@@ -438,4 +442,23 @@ fn check_chunks(b: &OutputBatch, next_seq: u64) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[async_trait]
+impl QueueStore for PostgresStore {
+    async fn claim(&self, request: &ClaimRequest) -> Result<Vec<Claim>> {
+        self.claim_(request).await
+    }
+    async fn heartbeat(&self, leases: &[Lease], extend: Duration) -> Result<HeartbeatReport> {
+        self.heartbeat_(leases, extend).await
+    }
+    async fn append_output(&self, batches: &[OutputBatch]) -> Result<Vec<Result<()>>> {
+        self.append_output_(batches).await
+    }
+    async fn finish(&self, items: &[(Lease, Finish)]) -> Result<Vec<Result<Finished>>> {
+        self.finish_(items).await
+    }
+    async fn rescue_expired(&self, limit: u32) -> Result<Vec<Execution>> {
+        self.rescue_expired_(limit).await
+    }
 }

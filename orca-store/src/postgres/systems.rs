@@ -2,7 +2,7 @@
 
 use orca_core::ids::SystemId;
 use orca_core::model::{AuditRecord, Health, HostKey, Page, SealedSecret, System, SystemFilter};
-use orca_core::{Error, ErrorKind, Result};
+use orca_core::{Error, ErrorKind, Result, SystemStore, async_trait};
 use sqlx::types::Json;
 
 use super::error::db;
@@ -359,5 +359,59 @@ impl PostgresStore {
         insert_audit(&mut tx, audit).await?;
         tx.commit().await.map_err(db("replacing host keys"))?;
         Ok(())
+    }
+}
+
+#[async_trait]
+impl SystemStore for PostgresStore {
+    async fn create_system(&self, system: &System, audit: &AuditRecord) -> Result<()> {
+        self.create_system_(system, audit).await
+    }
+    async fn update_system(&self, system: &System, audit: &AuditRecord) -> Result<()> {
+        self.update_system_(system, audit).await
+    }
+    async fn delete_system(&self, id: SystemId, audit: &AuditRecord) -> Result<()> {
+        self.delete_system_(id, audit).await
+    }
+    async fn get_system(&self, id: SystemId) -> Result<System> {
+        self.get_system_(id).await
+    }
+    async fn find_system(&self, name: &str) -> Result<System> {
+        self.find_system_(name).await
+    }
+    async fn list_systems(&self, filter: &SystemFilter, page: Page) -> Result<Vec<System>> {
+        self.list_systems_(filter, page).await
+    }
+    async fn record_health(&self, id: SystemId, health: &Health) -> Result<()> {
+        self.record_health_(id, health).await
+    }
+    async fn list_sealed_not_under(
+        &self,
+        key_id: &str,
+        limit: u32,
+    ) -> Result<Vec<(SystemId, SealedSecret)>> {
+        self.list_sealed_not_under_(key_id, limit).await
+    }
+    async fn reseal(&self, id: SystemId, old: &SealedSecret, new: &SealedSecret) -> Result<bool> {
+        self.reseal_(id, old, new).await
+    }
+
+    async fn list_host_keys(&self, system: SystemId) -> Result<Vec<HostKey>> {
+        self.list_host_keys_(system).await
+    }
+    async fn pin_host_key_if_none(
+        &self,
+        key: &HostKey,
+        audit: &AuditRecord,
+    ) -> Result<Vec<HostKey>> {
+        self.pin_host_key_if_none_(key, audit).await
+    }
+    async fn replace_host_keys(
+        &self,
+        system: SystemId,
+        keys: &[HostKey],
+        audit: &AuditRecord,
+    ) -> Result<()> {
+        self.replace_host_keys_(system, keys, audit).await
     }
 }

@@ -1,12 +1,12 @@
-//! Audit, users, grants, tokens and shared rate limits.
+//! Users, grants, tokens and shared rate limits.
 
 use orca_core::ids::UserId;
-use orca_core::model::{AuditFilter, AuditRecord, Grant, Page, Scope, Timestamp, User};
-use orca_core::{Error, ErrorKind, Result, RevokeTokens, TokenRecord};
+use orca_core::model::{AuditRecord, Grant, Page, Scope, Timestamp, User};
+use orca_core::{Error, ErrorKind, Result, RevokeTokens, TokenRecord, UserStore, async_trait};
 use sqlx::types::Json;
 
 use super::error::db;
-use super::rows::{self, audit_cols, token_cols, user_cols};
+use super::rows::{self, token_cols, user_cols};
 use super::{PostgresStore, insert_audit};
 
 fn user_not_found(id: UserId) -> Error {
@@ -22,46 +22,6 @@ fn username_taken(e: Error, name: &str) -> Error {
 }
 
 impl PostgresStore {
-    pub(crate) async fn append_audit_(&self, r: &AuditRecord) -> Result<()> {
-        let mut conn = self
-            .pool()
-            .acquire()
-            .await
-            .map_err(db("writing the audit record"))?;
-        insert_audit(&mut conn, r).await
-    }
-
-    pub(crate) async fn list_audit_(
-        &self,
-        f: &AuditFilter,
-        page: Page,
-    ) -> Result<Vec<AuditRecord>> {
-        let rows = sqlx::query(concat!(
-            "SELECT ",
-            audit_cols!(),
-            " FROM audit
-             WHERE ($1::text IS NULL OR actor = $1)
-               AND ($2::text IS NULL OR resource_type = $2)
-               AND ($3::text IS NULL OR resource_id = $3)
-               AND ($4::text IS NULL OR action = $4)
-               AND ($5::timestamptz IS NULL OR at >= $5)
-               AND ($6::timestamptz IS NULL OR at < $6)
-             ORDER BY at DESC, id DESC OFFSET $7 LIMIT $8"
-        ))
-        .bind(&f.actor)
-        .bind(&f.resource_type)
-        .bind(&f.resource_id)
-        .bind(&f.action)
-        .bind(f.since)
-        .bind(f.until)
-        .bind(rows::i64_of(page.offset, "page offset")?)
-        .bind(i64::from(page.limit))
-        .fetch_all(self.pool())
-        .await
-        .map_err(db("listing audit records"))?;
-        rows.iter().map(rows::audit).collect()
-    }
-
     pub(crate) async fn create_user_(&self, u: &User, audit: &AuditRecord) -> Result<()> {
         let mut tx = self.pool().begin().await.map_err(db("creating a user"))?;
         sqlx::query(concat!(
@@ -347,5 +307,48 @@ impl PostgresStore {
         .await
         .map_err(db("counting a rate-limit hit"))?;
         Ok(hits.max(0) as u64)
+    }
+}
+
+#[async_trait]
+impl UserStore for PostgresStore {
+    async fn create_user(&self, user: &User, audit: &AuditRecord) -> Result<()> {
+        self.create_user_(user, audit).await
+    }
+    async fn update_user(&self, user: &User, audit: &AuditRecord) -> Result<()> {
+        self.update_user_(user, audit).await
+    }
+    async fn get_user(&self, id: UserId) -> Result<User> {
+        self.get_user_(id).await
+    }
+    async fn find_user(&self, username: &str) -> Result<User> {
+        self.find_user_(username).await
+    }
+    async fn list_users(&self, page: Page) -> Result<Vec<User>> {
+        self.list_users_(page).await
+    }
+    async fn list_grants(&self, user: UserId) -> Result<Vec<Grant>> {
+        self.list_grants_(user).await
+    }
+    async fn set_grants(&self, user: UserId, grants: &[Grant], audit: &AuditRecord) -> Result<()> {
+        self.set_grants_(user, grants, audit).await
+    }
+    async fn create_token(&self, token: &TokenRecord, audit: Option<&AuditRecord>) -> Result<()> {
+        self.create_token_(token, audit).await
+    }
+    async fn find_token(&self, hash: &str) -> Result<TokenRecord> {
+        self.find_token_(hash).await
+    }
+    async fn use_token(&self, id: uuid::Uuid) -> Result<bool> {
+        self.use_token_(id).await
+    }
+    async fn revoke_tokens(&self, which: RevokeTokens, audit: Option<&AuditRecord>) -> Result<u64> {
+        self.revoke_tokens_(which, audit).await
+    }
+    async fn list_tokens(&self, user: UserId) -> Result<Vec<TokenRecord>> {
+        self.list_tokens_(user).await
+    }
+    async fn rate_limit_hit(&self, key: &str, window_start: Timestamp) -> Result<u64> {
+        self.rate_limit_hit_(key, window_start).await
     }
 }

@@ -11,9 +11,9 @@ use orca_core::model::{
     HostKeyPolicy, Job, JobOptions, JobStatus, Principal, Role, Scope, StatusCounts, System,
     SystemType, Targets, Timestamp, User, micros,
 };
+use orca_core::store::prelude::*;
 use orca_core::{
-    ClaimRequest, Clock, ErrorKind, KeyRing, ManualClock, RevokeTokens, Store, StoreExt, TokenKind,
-    TokenRecord,
+    ClaimRequest, Clock, ErrorKind, KeyRing, ManualClock, RevokeTokens, TokenKind, TokenRecord,
 };
 use uuid::Uuid;
 

@@ -1,11 +1,10 @@
-//! Jobs, executions, cancel and reading output.
+//! Jobs, executions and cancel.
 
 use orca_core::ids::{ExecutionId, JobId};
 use orca_core::model::{
-    AuditRecord, Execution, ExecutionStatus, Job, JobFilter, JobStatus, OutputChunk, Page,
-    StatusCounts,
+    AuditRecord, Execution, ExecutionStatus, Job, JobFilter, JobStatus, Page, StatusCounts,
 };
-use orca_core::{CancelReport, CancelTarget, Error, Result};
+use orca_core::{CancelReport, CancelTarget, Error, JobStore, Result, async_trait};
 use sqlx::sqlite::SqliteConnection;
 use sqlx::{AssertSqlSafe, QueryBuilder, Sqlite};
 use uuid::Uuid;
@@ -32,7 +31,7 @@ fn job_missing(id: JobId) -> Error {
     Error::not_found(format!("job {id} not found")).with_job(id)
 }
 
-fn execution_missing(id: ExecutionId) -> Error {
+pub(crate) fn execution_missing(id: ExecutionId) -> Error {
     Error::not_found(format!("execution {id} not found")).with_execution(id)
 }
 
@@ -271,30 +270,32 @@ pub(crate) async fn cancel(
     Ok(report)
 }
 
-pub(crate) async fn read_output(
-    s: &SqliteStore,
-    id: ExecutionId,
-    from: u64,
-    limit: u32,
-) -> Result<Vec<OutputChunk>> {
-    let mut conn = s.reader.acquire().await.map_err(db_err)?;
-    let found = sqlx::query(
-        "SELECT execution_id, seq, stream, data, at FROM output_chunks \
-         WHERE execution_id = ? AND seq >= ? ORDER BY seq LIMIT ?",
-    )
-    .bind(id.0)
-    .bind(i(from))
-    .bind(i64::from(limit))
-    .fetch_all(&mut *conn)
-    .await
-    .map_err(db_err)?;
-    if found.is_empty() {
-        let exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM executions WHERE id = ?")
-            .bind(id.0)
-            .fetch_optional(&mut *conn)
-            .await
-            .map_err(db_err)?;
-        exists.ok_or_else(|| execution_missing(id))?;
+#[async_trait]
+impl JobStore for SqliteStore {
+    async fn create_job(
+        &self,
+        job: &Job,
+        executions: &[Execution],
+        audit: &AuditRecord,
+    ) -> Result<()> {
+        create(self, job, executions, audit).await
     }
-    found.iter().map(rows::chunk).collect()
+    async fn get_job(&self, id: JobId) -> Result<Job> {
+        get(self, id).await
+    }
+    async fn list_jobs(&self, filter: &JobFilter, page: Page) -> Result<Vec<Job>> {
+        list(self, filter, page).await
+    }
+    async fn job_counts(&self, id: JobId) -> Result<StatusCounts> {
+        counts(self, id).await
+    }
+    async fn list_executions(&self, job: JobId, page: Page) -> Result<Vec<Execution>> {
+        list_executions(self, job, page).await
+    }
+    async fn get_execution(&self, id: ExecutionId) -> Result<Execution> {
+        get_execution(self, id).await
+    }
+    async fn cancel(&self, target: CancelTarget, audit: &AuditRecord) -> Result<CancelReport> {
+        cancel(self, target, audit).await
+    }
 }

@@ -31,6 +31,7 @@
 //! # Ok(()) }
 //! ```
 
+mod audit;
 mod backend;
 mod config;
 mod error;
@@ -40,6 +41,7 @@ mod inline_tests;
 mod jobs;
 mod leases;
 mod open;
+mod output;
 mod queue;
 mod queue_write;
 mod rows;

@@ -1,19 +1,24 @@
-//! Claiming pending executions, within the job and system limits.
+//! The work queue: claiming pending executions, within the job and system limits, here;
+//! heartbeat and rescue in `leases`, the writes under a lease in `queue_write`.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use orca_core::clock::add;
 use orca_core::ids::{ExecutionId, JobId, LeaseToken, SystemId};
-use orca_core::model::{Execution, ExecutionStatus, Job, Lease, System, Timestamp};
-use orca_core::{Claim, ClaimRequest, Error, Result};
+use orca_core::model::{Execution, ExecutionStatus, Finish, Job, Lease, System, Timestamp};
+use orca_core::{
+    Claim, ClaimRequest, Error, Finished, HeartbeatReport, OutputBatch, QueueStore, Result,
+    async_trait,
+};
 use sqlx::sqlite::{SqliteConnection, SqliteRow};
 use sqlx::{QueryBuilder, Row, Sqlite};
 use uuid::Uuid;
 
-use super::SqliteStore;
 use super::error::db_err;
 use super::rows::{self, us};
 use super::tx::{self, CHUNK, Deltas};
+use super::{SqliteStore, leases, queue_write};
 
 /// A pending execution that may be claimed, with the room its job and system have left.
 struct Candidate {
@@ -255,4 +260,23 @@ async fn fetch_systems(
         .iter()
         .map(|r| rows::system(r).map(|x| (x.id.0, x)))
         .collect()
+}
+
+#[async_trait]
+impl QueueStore for SqliteStore {
+    async fn claim(&self, request: &ClaimRequest) -> Result<Vec<Claim>> {
+        claim(self, request).await
+    }
+    async fn heartbeat(&self, leases: &[Lease], extend: Duration) -> Result<HeartbeatReport> {
+        leases::heartbeat(self, leases, extend).await
+    }
+    async fn append_output(&self, batches: &[OutputBatch]) -> Result<Vec<Result<()>>> {
+        queue_write::append_output(self, batches).await
+    }
+    async fn finish(&self, items: &[(Lease, Finish)]) -> Result<Vec<Result<Finished>>> {
+        queue_write::finish(self, items).await
+    }
+    async fn rescue_expired(&self, limit: u32) -> Result<Vec<Execution>> {
+        leases::rescue_expired(self, limit).await
+    }
 }

@@ -2,7 +2,7 @@
 
 use orca_core::ids::SystemId;
 use orca_core::model::{AuditRecord, Health, HostKey, Page, SealedSecret, System, SystemFilter};
-use orca_core::{Error, Result};
+use orca_core::{Error, Result, SystemStore, async_trait};
 use sqlx::sqlite::SqliteConnection;
 use sqlx::{QueryBuilder, Sqlite};
 
@@ -318,4 +318,58 @@ pub(crate) async fn replace_host_keys(
     }
     tx::audit(&mut tx, audit).await?;
     tx.commit().await.map_err(db_err)
+}
+
+#[async_trait]
+impl SystemStore for SqliteStore {
+    async fn create_system(&self, system: &System, audit: &AuditRecord) -> Result<()> {
+        create(self, system, audit).await
+    }
+    async fn update_system(&self, system: &System, audit: &AuditRecord) -> Result<()> {
+        update(self, system, audit).await
+    }
+    async fn delete_system(&self, id: SystemId, audit: &AuditRecord) -> Result<()> {
+        delete(self, id, audit).await
+    }
+    async fn get_system(&self, id: SystemId) -> Result<System> {
+        get(self, id).await
+    }
+    async fn find_system(&self, name: &str) -> Result<System> {
+        find(self, name).await
+    }
+    async fn list_systems(&self, filter: &SystemFilter, page: Page) -> Result<Vec<System>> {
+        list(self, filter, page).await
+    }
+    async fn record_health(&self, id: SystemId, health: &Health) -> Result<()> {
+        record_health(self, id, health).await
+    }
+    async fn list_sealed_not_under(
+        &self,
+        key_id: &str,
+        limit: u32,
+    ) -> Result<Vec<(SystemId, SealedSecret)>> {
+        list_sealed_not_under(self, key_id, limit).await
+    }
+    async fn reseal(&self, id: SystemId, old: &SealedSecret, new: &SealedSecret) -> Result<bool> {
+        reseal(self, id, old, new).await
+    }
+
+    async fn list_host_keys(&self, system: SystemId) -> Result<Vec<HostKey>> {
+        list_host_keys(self, system).await
+    }
+    async fn pin_host_key_if_none(
+        &self,
+        key: &HostKey,
+        audit: &AuditRecord,
+    ) -> Result<Vec<HostKey>> {
+        pin_host_key_if_none(self, key, audit).await
+    }
+    async fn replace_host_keys(
+        &self,
+        system: SystemId,
+        keys: &[HostKey],
+        audit: &AuditRecord,
+    ) -> Result<()> {
+        replace_host_keys(self, system, keys, audit).await
+    }
 }

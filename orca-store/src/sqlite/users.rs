@@ -1,10 +1,10 @@
-//! Audit records, users, grants, tokens and rate limits.
+//! Users, grants, tokens and rate limits.
 
 use orca_core::ids::UserId;
-use orca_core::model::{AuditFilter, AuditRecord, Grant, Page, Scope, Timestamp, User};
-use orca_core::{Error, Result, RevokeTokens, TokenRecord};
+use orca_core::model::{AuditRecord, Grant, Page, Scope, Timestamp, User};
+use orca_core::{Error, Result, RevokeTokens, TokenRecord, UserStore, async_trait};
+use sqlx::AssertSqlSafe;
 use sqlx::sqlite::SqliteConnection;
-use sqlx::{AssertSqlSafe, QueryBuilder, Sqlite};
 
 use super::SqliteStore;
 use super::error::db_err;
@@ -47,43 +47,6 @@ async fn user_exists(conn: &mut SqliteConnection, id: UserId) -> Result<()> {
         .await
         .map_err(db_err)?;
     found.map(|_| ()).ok_or_else(|| user_missing(id))
-}
-
-pub(crate) async fn append_audit(s: &SqliteStore, r: &AuditRecord) -> Result<()> {
-    let mut conn = s.writer.acquire().await.map_err(db_err)?;
-    tx::audit(&mut conn, r).await
-}
-
-pub(crate) async fn list_audit(
-    s: &SqliteStore,
-    f: &AuditFilter,
-    page: Page,
-) -> Result<Vec<AuditRecord>> {
-    let mut q =
-        QueryBuilder::<Sqlite>::new(format!("SELECT {} FROM audit WHERE 1", rows::AUDIT_COLS));
-    if let Some(v) = &f.actor {
-        q.push(" AND actor = ").push_bind(v.clone());
-    }
-    if let Some(v) = &f.resource_type {
-        q.push(" AND resource_type = ").push_bind(v.clone());
-    }
-    if let Some(v) = &f.resource_id {
-        q.push(" AND resource_id = ").push_bind(v.clone());
-    }
-    if let Some(v) = &f.action {
-        q.push(" AND action = ").push_bind(v.clone());
-    }
-    if let Some(t) = f.since {
-        q.push(" AND at >= ").push_bind(us(t));
-    }
-    if let Some(t) = f.until {
-        q.push(" AND at < ").push_bind(us(t));
-    }
-    q.push(" ORDER BY at DESC, id DESC LIMIT ")
-        .push_bind(i64::from(page.limit));
-    q.push(" OFFSET ").push_bind(rows::i(page.offset));
-    let found = q.build().fetch_all(&s.reader).await.map_err(db_err)?;
-    found.iter().map(rows::audit).collect()
 }
 
 pub(crate) async fn create_user(s: &SqliteStore, u: &User, audit: &AuditRecord) -> Result<()> {
@@ -344,4 +307,47 @@ pub(crate) async fn rate_limit_hit(
     .map_err(db_err)?;
     tx.commit().await.map_err(db_err)?;
     Ok(u64::try_from(hits).unwrap_or(0))
+}
+
+#[async_trait]
+impl UserStore for SqliteStore {
+    async fn create_user(&self, user: &User, audit: &AuditRecord) -> Result<()> {
+        create_user(self, user, audit).await
+    }
+    async fn update_user(&self, user: &User, audit: &AuditRecord) -> Result<()> {
+        update_user(self, user, audit).await
+    }
+    async fn get_user(&self, id: UserId) -> Result<User> {
+        get_user(self, id).await
+    }
+    async fn find_user(&self, username: &str) -> Result<User> {
+        find_user(self, username).await
+    }
+    async fn list_users(&self, page: Page) -> Result<Vec<User>> {
+        list_users(self, page).await
+    }
+    async fn list_grants(&self, user: UserId) -> Result<Vec<Grant>> {
+        list_grants(self, user).await
+    }
+    async fn set_grants(&self, user: UserId, grants: &[Grant], audit: &AuditRecord) -> Result<()> {
+        set_grants(self, user, grants, audit).await
+    }
+    async fn create_token(&self, token: &TokenRecord, audit: Option<&AuditRecord>) -> Result<()> {
+        create_token(self, token, audit).await
+    }
+    async fn find_token(&self, hash: &str) -> Result<TokenRecord> {
+        find_token(self, hash).await
+    }
+    async fn use_token(&self, id: uuid::Uuid) -> Result<bool> {
+        use_token(self, id).await
+    }
+    async fn revoke_tokens(&self, which: RevokeTokens, audit: Option<&AuditRecord>) -> Result<u64> {
+        revoke_tokens(self, which, audit).await
+    }
+    async fn list_tokens(&self, user: UserId) -> Result<Vec<TokenRecord>> {
+        list_tokens(self, user).await
+    }
+    async fn rate_limit_hit(&self, key: &str, window_start: Timestamp) -> Result<u64> {
+        rate_limit_hit(self, key, window_start).await
+    }
 }

@@ -5,7 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use orca_core::model::JobOptions;
-use orca_core::{ErrorKind, ManualClock, Store, SystemClock};
+use orca_core::store::prelude::*;
+use orca_core::{ErrorKind, ManualClock, SystemClock};
 use orca_store::postgres::{PostgresOptions, PostgresStore, SCHEMA_VERSION};
 
 use crate::support::{self, SchemaGuard, admin, fresh_schema, options, store_in};

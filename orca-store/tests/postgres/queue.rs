@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 
 use orca_core::ids::ExecutionId;
 use orca_core::model::{ExecutionStatus, Finish, JobOptions, JobStatus};
-use orca_core::{ClaimRequest, ManualClock, Store, StoreExt};
+use orca_core::store::prelude::*;
+use orca_core::{ClaimRequest, ManualClock};
 use orca_store::postgres::PostgresStore;
 use sqlx::postgres::PgListener;
 

@@ -10,6 +10,7 @@ use orca_core::model::{
     AuditRecord, Execution, Health, HostKeyPolicy, Job, JobOptions, JobStatus, Principal, System,
     SystemType, Targets, Timestamp,
 };
+use orca_core::store::prelude::*;
 use orca_core::testkit::store::StoreFactory;
 use orca_core::{Clock, ManualClock, Store, async_trait};
 use orca_store::postgres::{ClockSource, PostgresOptions, PostgresStore};

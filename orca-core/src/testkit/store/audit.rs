@@ -1,4 +1,4 @@
-//! Audit records: written with their mutation, listed newest first.
+//! Audit records: written with their mutation, listed newest first ([`crate::AuditStore`]).
 
 use super::StoreFactory;
 use super::fixtures::{assert_kind, ctx, page, secs};

@@ -1,4 +1,4 @@
-//! Output chunks: order, continuity, reads, binary data.
+//! Output chunks: order, continuity, reads, binary data ([`crate::OutputStore`]).
 
 use bytes::Bytes;
 

@@ -1,4 +1,11 @@
-//! Claiming work: exclusivity, limits, `not_before`, order.
+//! The work queue ([`crate::QueueStore`]): claiming work (exclusivity, limits, `not_before`,
+//! order) here; heartbeats, fencing and the reaper in `leases`; finishing in `finish`.
+
+mod finish;
+mod leases;
+
+pub use finish::*;
+pub use leases::*;
 
 use std::collections::HashSet;
 use std::sync::Arc;

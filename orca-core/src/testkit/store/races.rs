@@ -1,4 +1,4 @@
-//! Races: what must happen exactly once when many callers try at the same time.
+//! Races across areas: what must happen exactly once when many callers try at the same time.
 
 use std::sync::Arc;
 

@@ -1,4 +1,4 @@
-//! Systems, health, sealed credentials and host keys.
+//! Systems, health, sealed credentials and host keys ([`crate::SystemStore`]).
 
 use super::StoreFactory;
 use super::fixtures::{assert_kind, ctx, opts, page, secs};

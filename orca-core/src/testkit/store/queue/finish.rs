@@ -1,9 +1,9 @@
-//! Finishing, retrying and cancelling executions.
+//! Finishing and retrying executions.
 
-use super::StoreFactory;
-use super::fixtures::{assert_kind, ctx, opts, secs};
+use super::super::StoreFactory;
+use super::super::fixtures::{assert_kind, ctx, opts, secs};
 use crate::clock::add;
-use crate::ids::{ExecutionId, JobId, LeaseToken};
+use crate::ids::LeaseToken;
 use crate::model::{ExecutionStatus, Finish, JobStatus};
 use crate::{CancelTarget, ErrorKind, StoreExt};
 
@@ -183,120 +183,5 @@ pub async fn finish_batch_independent(f: &dyn StoreFactory) {
     assert_eq!(
         res[0].as_ref().expect("ok").job_status,
         JobStatus::Completed
-    );
-}
-
-/// Cancelling a job: pending executions become `cancelled` and are never claimed; running
-/// ones are flagged `cancel_requested`, which heartbeats report.
-pub async fn cancel_job(f: &dyn StoreFactory) {
-    let c = ctx(f).await;
-    let a = c.system("a").await;
-    let b = c.system("b").await;
-    let d = c.system("d").await;
-    let (job, execs) = c.job(&[&a, &b, &d], opts()).await;
-    let running = c.claim("w", 1).await.remove(0);
-    c.advance(secs(1));
-    let audit = c.audit("job", "cancel");
-    let rep = c
-        .store
-        .cancel(CancelTarget::Job(job.id), &audit)
-        .await
-        .expect("cancel");
-    assert_eq!(c.audit_count(audit.id).await, 1);
-    assert_eq!(rep.signalled, vec![running.execution.id]);
-    let mut cancelled = rep.cancelled.clone();
-    cancelled.sort();
-    let mut want: Vec<ExecutionId> = execs
-        .iter()
-        .map(|e| e.id)
-        .filter(|id| *id != running.execution.id)
-        .collect();
-    want.sort();
-    assert_eq!(cancelled, want);
-    for id in &want {
-        let e = c.store.get_execution(*id).await.expect("get");
-        assert_eq!(e.status, ExecutionStatus::Cancelled);
-        assert_eq!(e.completed_at, Some(c.now()));
-    }
-    assert!(c.claim("w", 10).await.is_empty(), "cancelled never runs");
-    let hb = c
-        .store
-        .heartbeat(std::slice::from_ref(&running.lease), secs(30))
-        .await
-        .expect("heartbeat");
-    assert_eq!(hb.cancel_requested, vec![running.execution.id]);
-    assert_eq!(hb.renewed.len(), 1);
-    assert_eq!(c.job_status(job.id).await, JobStatus::Running);
-
-    let r = c
-        .store
-        .finish_one(&running.lease, &Finish::new(ExecutionStatus::Cancelled))
-        .await
-        .expect("finish");
-    assert_eq!(r.job_status, JobStatus::Cancelled);
-    let rep = c
-        .store
-        .cancel(CancelTarget::Job(job.id), &c.audit("job", "cancel"))
-        .await
-        .expect("cancel again");
-    assert!(
-        rep.cancelled.is_empty() && rep.signalled.is_empty(),
-        "{rep:?}"
-    );
-
-    let missing = c.audit("job", "cancel");
-    assert_kind(
-        c.store
-            .cancel(CancelTarget::Job(JobId::new()), &missing)
-            .await,
-        ErrorKind::NotFound,
-        "cancel a missing job",
-    );
-    assert_eq!(c.audit_count(missing.id).await, 0);
-}
-
-/// Cancelling one execution leaves its siblings alone.
-pub async fn cancel_execution(f: &dyn StoreFactory) {
-    let c = ctx(f).await;
-    let a = c.system("a").await;
-    let b = c.system("b").await;
-    let (job, execs) = c.job(&[&a, &b], opts()).await;
-    let rep = c
-        .store
-        .cancel(
-            CancelTarget::Execution(execs[0].id),
-            &c.audit("execution", "cancel"),
-        )
-        .await
-        .expect("cancel");
-    assert_eq!(rep.cancelled, vec![execs[0].id]);
-    assert!(rep.signalled.is_empty());
-    assert_eq!(
-        c.store
-            .get_execution(execs[1].id)
-            .await
-            .expect("get")
-            .status,
-        ExecutionStatus::Pending
-    );
-    // One ended, one waiting: the job is under way.
-    assert_eq!(c.job_status(job.id).await, JobStatus::Running);
-    let cl = c.claim("w", 10).await;
-    assert_eq!(cl.len(), 1);
-    assert_eq!(cl[0].execution.id, execs[1].id);
-    c.store
-        .finish_one(&cl[0].lease, &Finish::exited(0))
-        .await
-        .expect("finish");
-    assert_eq!(c.job_status(job.id).await, JobStatus::Cancelled);
-    assert_kind(
-        c.store
-            .cancel(
-                CancelTarget::Execution(ExecutionId::new()),
-                &c.audit("execution", "cancel"),
-            )
-            .await,
-        ErrorKind::NotFound,
-        "cancel a missing execution",
     );
 }

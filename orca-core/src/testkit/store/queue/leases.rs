@@ -2,8 +2,8 @@
 
 use bytes::Bytes;
 
-use super::StoreFactory;
-use super::fixtures::{assert_kind, ctx, opts, secs};
+use super::super::StoreFactory;
+use super::super::fixtures::{assert_kind, ctx, opts, secs};
 use crate::clock::add;
 use crate::ids::LeaseToken;
 use crate::model::{ExecutionStatus, Finish, JobOptions, JobStatus, Lease, OutputChunk, Stream};

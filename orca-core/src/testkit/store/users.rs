@@ -1,4 +1,4 @@
-//! Users, grants, tokens, rate limits, timestamp precision.
+//! Users, grants, tokens, rate limits, timestamp precision ([`crate::UserStore`]).
 
 use std::sync::Arc;
 
