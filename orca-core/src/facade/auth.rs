@@ -160,6 +160,37 @@ impl Orca {
         (secret, rec)
     }
 
+    /// Hand out session `sid`'s next refresh token (ending at `expires`), audited as `action`
+    /// by the user as stored now.
+    async fn next_refresh(
+        &self,
+        ctx: &Ctx,
+        user: UserId,
+        sid: uuid::Uuid,
+        expires: Timestamp,
+        action: &str,
+    ) -> Result<Session> {
+        let principal = self.principal_for(user).await?;
+        let (refresh, rec) = self.refresh_record(user, sid, expires);
+        let who = Actor::new(principal.clone(), ctx.clone());
+        let audit = self.audit(
+            &who,
+            "auth",
+            Some(user.to_string()),
+            action,
+            serde_json::json!({"session": sid}),
+        );
+        let r = self.store.create_token(&rec, Some(&audit)).await;
+        self.wrote(&who, &audit, r)?;
+        Ok(Session {
+            principal,
+            user_id: user,
+            session_id: sid,
+            refresh_token: refresh,
+            expires_at: expires,
+        })
+    }
+
     /// Log in with a user name and password: a new session lasting `ttl`, audited (a failed
     /// attempt too, as `login` with outcome `failure`). The same answer for an unknown user, a
     /// wrong password and a disabled user. Throttling attempts is the frontend's (it knows
@@ -214,25 +245,7 @@ impl Orca {
             revoked_at: None,
         };
         self.store.create_token(&anchor, None).await?;
-        let (refresh, rec) = self.refresh_record(user.id, sid, expires);
-        let principal = self.principal_for(user.id).await?;
-        let who = Actor::new(principal.clone(), ctx.clone());
-        let audit = self.audit(
-            &who,
-            "auth",
-            Some(user.id.to_string()),
-            "login",
-            serde_json::json!({"session": sid}),
-        );
-        let r = self.store.create_token(&rec, Some(&audit)).await;
-        self.wrote(&who, &audit, r)?;
-        Ok(Session {
-            principal,
-            user_id: user.id,
-            session_id: sid,
-            refresh_token: refresh,
-            expires_at: expires,
-        })
+        self.next_refresh(ctx, user.id, sid, expires, "login").await
     }
 
     /// Trade a refresh token for the session's next one (the session keeps its end). A token
@@ -280,26 +293,9 @@ impl Orca {
                 "this refresh token was already used, so the session was revoked as a precaution; log in again",
             ));
         }
-        let principal = self.principal_for(rec.user_id).await?;
         let expires = rec.expires_at.unwrap_or_else(|| self.clock.now());
-        let (refresh, new) = self.refresh_record(rec.user_id, sid, expires);
-        let who = Actor::new(principal.clone(), ctx.clone());
-        let audit = self.audit(
-            &who,
-            "auth",
-            Some(rec.user_id.to_string()),
-            "refresh",
-            serde_json::json!({"session": sid}),
-        );
-        let r = self.store.create_token(&new, Some(&audit)).await;
-        self.wrote(&who, &audit, r)?;
-        Ok(Session {
-            principal,
-            user_id: rec.user_id,
-            session_id: sid,
-            refresh_token: refresh,
-            expires_at: expires,
-        })
+        self.next_refresh(ctx, rec.user_id, sid, expires, "refresh")
+            .await
     }
 
     /// End the actor's session `sid`: its refresh tokens (and access tokens naming it) stop

@@ -163,10 +163,21 @@ impl Orca {
         self.authorize(p, Action::UserManage, None, ("user", Some(id.to_string())))
             .await?;
         let target = self.store.get_user(id).await?;
-        let hash = hash_password_async(&target.username, password).await?;
+        self.set_password_of(p, &target, password).await
+    }
+
+    /// Hash `password` (after the policy check) and make it `user`'s: the update ends every
+    /// session and API token of the user.
+    async fn set_password_of(
+        &self,
+        p: &Actor,
+        user: &User,
+        password: SecretString,
+    ) -> Result<User> {
+        let hash = hash_password_async(&user.username, password).await?;
         self.update_user(
             p,
-            id,
+            user.id,
             UserPatch {
                 password_hash: Some(hash),
                 ..Default::default()
@@ -205,16 +216,7 @@ impl Orca {
             }
             return Err(Error::denied("the current password is wrong"));
         }
-        let hash = hash_password_async(&user.username, new).await?;
-        self.update_user(
-            p,
-            id,
-            UserPatch {
-                password_hash: Some(hash),
-                ..Default::default()
-            },
-        )
-        .await
+        self.set_password_of(p, &user, new).await
     }
 
     /// A user (admins, or the user itself).
@@ -264,8 +266,10 @@ impl Orca {
             .collect();
         let audit = self.audit(p, "user", Some(id.to_string()), "set_grants", serde_json::json!({"username": u.username, "grants": grants.iter().map(|g| &g.scope).collect::<Vec<_>>()}));
         let r = self.store.set_grants(id, &grants, &audit).await;
-        self.wrote(p, &audit, r)?;
+        let r = self.wrote(p, &audit, r);
+        // Announced whatever the write answered (it may have committed).
         self.auth_changed(Some(id)).await;
+        r?;
         Ok(grants)
     }
 
