@@ -10,6 +10,7 @@
 //! on the event bus.
 
 pub(crate) mod cache;
+pub(crate) mod cookie;
 pub mod jwt;
 mod live;
 pub mod password;
