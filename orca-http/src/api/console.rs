@@ -162,8 +162,27 @@ impl ConsoleApi {
                 return Ok(self.answer(req, pair));
             }
         }
-        let pair = self.0.refresh(&token).await?;
-        remember_refresh(&token, &pair);
+        // Finished even when the browser goes away meanwhile (a reload drops the request): a
+        // refresh that spent the token must be remembered, or the next one ends the session.
+        let state = self.0.clone();
+        let task = async move {
+            let r = state.refresh(&token).await;
+            if let Ok(pair) = &r {
+                remember_refresh(&token, pair);
+            }
+            r
+        };
+        let handle = match crate::context::current() {
+            Some(ctx) => tokio::spawn(crate::context::scope(ctx, task)),
+            None => tokio::spawn(task),
+        };
+        let pair = handle.await.map_err(|e| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "unexpected",
+                format!("refresh failed: {e}"),
+            )
+        })??;
         Ok(self.answer(req, pair))
     }
 

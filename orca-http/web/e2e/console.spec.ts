@@ -1,6 +1,7 @@
 import { expect, test } from '@playwright/test';
 import { run, signIn } from './helpers';
 import { VIEWER, VIEWER_PASSWORD } from './env';
+import { SSH_PASSWORD, SSH_USER, sshdMissing, startSshd } from './sshd';
 
 test('security headers on the page and on an asset; /api never falls back', async ({
   page,
@@ -53,10 +54,17 @@ test('sign in: a wrong password shows an error; the session survives a reload; l
   await page.reload();
   await expect(page.getByRole('heading', { name: 'Systems' })).toBeVisible();
 
+  // A second tab signs in from the cookie; signing out in the first ends both.
+  const other = await page.context().newPage();
+  await other.goto('/jobs');
+  await expect(other.getByRole('heading', { name: 'History' })).toBeVisible();
+
   await page.getByRole('button', { name: 'Sign out' }).click();
   await expect(page).toHaveURL(/\/signin/);
+  await expect(other).toHaveURL(/\/signin/);
   await page.goto('/systems');
   await expect(page).toHaveURL(/\/signin/);
+  expect((await page.context().cookies()).find((c) => c.name === 'orca_refresh')).toBeUndefined();
 });
 
 test('a line-a-second command appears line by line, and resumes after the socket is cut', async ({
@@ -104,6 +112,54 @@ test('an XSS canary in a command and its output renders as text', async ({ page 
   ).toBeUndefined();
 });
 
+test('add the test sshd as a system, approve its host key, run a command on it and on local', async ({
+  page,
+}) => {
+  const missing = sshdMissing();
+  if (missing && process.env.ORCA_TEST_REQUIRE_ALL === '1') throw new Error(missing);
+  test.skip(missing !== null, `*** SKIPPED: ${missing} ***`);
+  const sshd = await startSshd();
+  try {
+    await signIn(page);
+    await page.goto('/systems');
+    await page.getByRole('button', { name: 'Add system' }).click();
+    const dialog = page.getByRole('dialog');
+    await dialog.getByRole('textbox', { name: /^Name/ }).fill('sshd-e2e');
+    await dialog.getByLabel('Host name').fill('127.0.0.1');
+    await dialog.getByLabel('Port').fill(String(sshd.port));
+    await dialog.getByLabel('User name').fill(SSH_USER);
+    await dialog.getByLabel('Password (write-only)').fill(SSH_PASSWORD);
+    await dialog.getByLabel('Tags (comma separated)').fill('e2e');
+    await dialog.getByRole('button', { name: 'Add' }).click();
+    await expect(dialog).toBeHidden();
+    await page.goto('/systems/sshd-e2e');
+    await expect(page.getByText('set', { exact: true })).toBeVisible();
+    expect(await page.content()).not.toContain(SSH_PASSWORD);
+    // Strict host keys: the probe is refused until the key is approved.
+    await page.getByRole('button', { name: 'Probe' }).click();
+    await expect(page.getByText(/Probe: unhealthy|host key/i).first()).toBeVisible();
+    await page.getByLabel('Fingerprint to approve').fill(sshd.fingerprint);
+    await page.getByRole('button', { name: 'Approve key' }).click();
+    await expect(page.getByRole('cell', { name: sshd.fingerprint })).toBeVisible();
+    await page.getByRole('button', { name: 'Probe' }).click();
+    await expect(page.getByText(/Probe: healthy/)).toBeVisible();
+
+    await page.goto('/run');
+    await page.getByLabel('Systems (names, comma or space separated)').fill('local sshd-e2e');
+    await expect(page.getByRole('status').filter({ hasText: 'resolves to' })).toContainText(
+      '2 systems',
+    );
+    await page.getByRole('textbox', { name: 'Command' }).fill('echo "hi from $(id -un)"');
+    await page.getByRole('button', { name: 'Run', exact: true }).click();
+    await page.waitForURL(/\/jobs\//);
+    await expect(page.getByText('Completed 2')).toBeVisible({ timeout: 30_000 });
+    await page.getByRole('button', { name: 'sshd-e2e' }).click();
+    await expect(page.getByTestId('output')).toContainText(`hi from ${SSH_USER}`);
+  } finally {
+    sshd.stop();
+  }
+});
+
 test('the audit page shows what was done', async ({ page }) => {
   await signIn(page);
   await page.goto('/audit');
@@ -135,7 +191,7 @@ test('a throttled sign-in shows the throttling message', async ({ page }) => {
   test.setTimeout(90_000);
   await page.goto('/signin');
   const alert = page.getByRole('alert');
-  for (let i = 0; i < 15; i++) {
+  for (let i = 0; i < 30; i++) {
     await page.getByLabel('User name').fill('ghost');
     await page.getByLabel('Password').fill(`wrong-${i}`);
     await page.getByRole('button', { name: 'Sign in' }).click();

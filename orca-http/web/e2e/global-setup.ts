@@ -10,7 +10,16 @@ export default async function globalSetup() {
   const bin = process.env.ORCA_BIN ?? join(target, 'release', 'orca');
   const dir = mkdtempSync(join(tmpdir(), 'orca-e2e-'));
   const child = spawn(bin, ['serve', '--listen', `127.0.0.1:${PORT}`], {
-    env: { ...process.env, ORCA_DATA_DIR: join(dir, 'data'), ORCA_ADMIN_PASSWORD: ADMIN_PASSWORD },
+    env: {
+      ...process.env,
+      ORCA_DATA_DIR: join(dir, 'data'),
+      ORCA_ADMIN_PASSWORD: ADMIN_PASSWORD,
+      // Room for every test's sign-in; the throttling test still reaches the limit quickly.
+      ORCA_HTTP_RATE_LIMIT_LOGIN_PER_ACCOUNT_PER_MINUTE: '20',
+      ORCA_HTTP_RATE_LIMIT_LOGIN_PER_ADDRESS_PER_MINUTE: '80',
+      ORCA_HTTP_RATE_LIMIT_LOGIN_ACCOUNT_DELAY_MS: '20',
+      ORCA_HTTP_RATE_LIMIT_LOGIN_ACCOUNT_DELAY_MAX_MS: '100',
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: false,
   });
