@@ -170,6 +170,9 @@ pub async fn run(
         env!("CARGO_PKG_VERSION"),
         started.elapsed().as_millis()
     );
+    if orca_http::console_embedded() {
+        println!("  console:   open {url}/ in a browser");
+    }
     println!("  API docs:  {url}/api/docs");
     println!("  database:  {}", node.opened.location());
     if no_engine {
@@ -181,7 +184,9 @@ pub async fn run(
             println!();
             println!("      {}", pw.expose_secret());
             println!();
-            println!("  It is not shown again. Log in with `orca login --server {url}`, then");
+            println!(
+                "  It is not shown again. Sign in at {url}/ or with `orca login --server {url}`, then"
+            );
             println!("  change it with `orca user passwd admin`.");
         }
         Some(NewAdmin::Given(origin)) => {

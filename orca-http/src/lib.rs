@@ -37,11 +37,13 @@ mod metrics;
 mod middleware;
 mod ratelimit;
 mod state;
+mod ui;
 mod ws;
 
 pub use config::{AuthConfig, CorsConfig, HttpConfig, JwtSecret, RateLimitConfig};
 pub use error::{ApiError, ErrorBody};
 pub use state::AppState;
+pub use ui::embedded as console_embedded;
 
 use std::sync::Arc;
 
@@ -201,7 +203,10 @@ pub fn router(state: AppState) -> BoxEndpoint<'static, Response> {
         )
         .at("/api/openapi.json", spec)
         .nest("/api/docs", csp::docs(docs))
-        .nest("/", svc);
+        .nest(
+            "/",
+            ui::with_console(poem::IntoEndpoint::into_endpoint(svc)),
+        );
     let cors = &state.config().cors;
     let pipeline_state = state.clone();
     let app = app

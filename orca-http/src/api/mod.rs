@@ -4,6 +4,7 @@
 
 pub(crate) mod audit;
 pub(crate) mod auth;
+pub(crate) mod console;
 pub(crate) mod enums;
 pub(crate) mod executions;
 pub(crate) mod jobs;
@@ -104,6 +105,7 @@ pub(crate) fn apis(
     state: &AppState,
 ) -> (
     auth::AuthApi,
+    console::ConsoleApi,
     users::UsersApi,
     systems::SystemsApi,
     jobs::JobsApi,
@@ -113,6 +115,7 @@ pub(crate) fn apis(
 ) {
     (
         auth::AuthApi(state.clone()),
+        console::ConsoleApi(state.clone()),
         users::UsersApi(state.clone()),
         systems::SystemsApi(state.clone()),
         jobs::JobsApi(state.clone()),

@@ -12,6 +12,7 @@
 //! on the event bus.
 
 pub(crate) mod cache;
+pub(crate) mod cookie;
 pub mod jwt;
 mod live;
 pub mod password;

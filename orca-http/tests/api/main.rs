@@ -9,6 +9,7 @@ mod auth_flows;
 mod authz_matrix;
 mod bad_input;
 mod canary;
+mod console;
 mod jwt_attacks;
 mod matrix;
 mod multi_node;
