@@ -94,14 +94,14 @@ static RECENT: LazyLock<Mutex<HashMap<String, (Instant, TokenPair)>>> =
     LazyLock::new(|| Mutex::new(HashMap::new()));
 
 fn recent_refresh(token: &str) -> Option<TokenPair> {
-    let key = crate::auth::secret_hash(token);
+    let key = orca_core::auth::secret_hash(token);
     let mut m = RECENT.lock().unwrap_or_else(|e| e.into_inner());
     m.retain(|_, (at, _)| at.elapsed() < REUSE_GRACE);
     m.get(&key).map(|(_, pair)| pair.clone())
 }
 
 fn remember_refresh(token: &str, pair: &TokenPair) {
-    let key = crate::auth::secret_hash(token);
+    let key = orca_core::auth::secret_hash(token);
     let mut m = RECENT.lock().unwrap_or_else(|e| e.into_inner());
     m.insert(key, (Instant::now(), pair.clone()));
 }

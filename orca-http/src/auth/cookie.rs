@@ -108,7 +108,7 @@ pub(crate) fn issue_csrf<E: Endpoint + 'static>(ep: E) -> impl Endpoint<Output =
         let secure = is_https(&req);
         let mut resp = ep.call(req).await?.into_response();
         if resp.status().is_success() {
-            let value = hex::encode(super::random_bytes::<32>());
+            let value = hex::encode(orca_core::auth::random_bytes::<32>());
             // The CSRF token lives as long as a session may (the refresh cookie's lifetime is
             // the server's; 400 days is the longest a browser keeps a cookie).
             let v = csrf_cookie(&value, secure, 400 * 24 * 3600);
